@@ -1,0 +1,1 @@
+"""Klaviyo help bot: wiring, settings, database, thread context, Klaviyo client."""

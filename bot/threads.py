@@ -1,0 +1,74 @@
+"""Per-thread context: what a conversation remembers, keyed by (team, channel, thread_ts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import ThreadContext, utcnow
+from knowledge.models import ThreadState
+
+# Columns a message may change. Only the ones a message actually changes are written, so two messages
+# handled at once in one thread (two processes, or two tasks) never overwrite each other's update.
+STATE_FIELDS = ("area", "role", "goal", "lang", "last_entry", "lang_pinned")
+
+
+@dataclass(frozen=True)
+class ThreadKey:
+    team_id: str
+    channel_id: str
+    thread_ts: str
+
+    @classmethod
+    def for_terminal(cls, thread_id: str) -> ThreadKey:
+        return cls("terminal", "cli", thread_id)
+
+
+async def load_state(session: AsyncSession, key: ThreadKey) -> ThreadState | None:
+    """Returns what we remember about this thread, or None for a new thread."""
+    row = await session.get(ThreadContext, (key.team_id, key.channel_id, key.thread_ts),
+                            populate_existing=True)
+    if row is None:
+        return None
+    return ThreadState(area=row.area, role=row.role, goal=row.goal, lang=row.lang,  # type: ignore[arg-type]
+                       last_entry=row.last_entry, lang_pinned=row.lang_pinned)
+
+
+def changed_fields(before: ThreadState | None, after: ThreadState) -> dict[str, Any]:
+    """The fields `after` sets differently from `before`."""
+    before = before or ThreadState()
+    return {f: getattr(after, f) for f in STATE_FIELDS if getattr(after, f) != getattr(before, f)}
+
+
+async def save_changes(session: AsyncSession, key: ThreadKey, changes: dict[str, Any]) -> None:
+    """Creates the thread row or updates only the changed columns, atomically (one upsert)."""
+    now = utcnow()
+    values: dict[str, Any] = {"team_id": key.team_id, "channel_id": key.channel_id,
+                              "thread_ts": key.thread_ts, "lang_pinned": False, "turns": 1,
+                              "created_at": now, "updated_at": now}
+    values.update(changes)
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = postgresql.insert(ThreadContext).values(**values)
+    else:
+        stmt = sqlite.insert(ThreadContext).values(**values)
+    update: dict[str, Any] = {name: getattr(stmt.excluded, name) for name in changes}
+    update["updated_at"] = stmt.excluded.updated_at
+    update["turns"] = ThreadContext.turns + 1
+    stmt = stmt.on_conflict_do_update(index_elements=["team_id", "channel_id", "thread_ts"], set_=update)
+    await session.execute(stmt)
+
+
+async def reset_thread(session: AsyncSession, key: ThreadKey) -> None:
+    """Forgets everything about this thread."""
+    await session.execute(delete(ThreadContext).where(
+        ThreadContext.team_id == key.team_id, ThreadContext.channel_id == key.channel_id,
+        ThreadContext.thread_ts == key.thread_ts))
+
+
+__all__ = ["ThreadKey", "load_state", "save_changes", "changed_fields", "reset_thread"]

@@ -1,0 +1,1 @@
+"""Slack entry points: one module per entry point, plus shared capabilities."""

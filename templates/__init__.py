@@ -1,0 +1,1 @@
+"""Jinja runbook templates (Slack mrkdwn-flavoured, channel-neutral markup)."""
