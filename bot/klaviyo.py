@@ -321,6 +321,7 @@ class Metric:
     name: str
     integration: str | None = None  # integration name, e.g. "Shopify"; None for API/custom metrics
     integration_category: str | None = None
+    flow_ids: tuple[str, ...] = ()  # flows this metric triggers (only when listed with flow triggers)
 
 
 @dataclass(frozen=True)
@@ -587,10 +588,15 @@ class KlaviyoClient:
 
         return dict(await asyncio.gather(*(one(i) for i in ids)))
 
-    async def list_metrics(self, *, integration: str | None = None, max_pages: int | None = None) -> list[Metric]:
-        """Lists metrics (up to 200 a page; this endpoint takes no page[size])."""
-        params = {"filter": f"equals(integration.name,'{integration}')"} if integration else None
-        rows = await self._pages("/api/metrics", params, max_pages=max_pages)
+    async def list_metrics(self, *, integration: str | None = None, with_flow_triggers: bool = False,
+                           max_pages: int | None = None) -> list[Metric]:
+        """Lists metrics (200 a page; this endpoint takes no page[size]), optionally with the flows they trigger."""
+        params: dict[str, str] = {}
+        if integration:
+            params["filter"] = f"equals(integration.name,'{integration}')"
+        if with_flow_triggers:
+            params["include"] = "flow-triggers"
+        rows = await self._pages("/api/metrics", params or None, max_pages=max_pages)
         return [_metric(r) for r in rows]
 
     async def find_metric_id(self, name: str, integration: str | None = None) -> str | None:
@@ -829,11 +835,13 @@ def _metric(resource: dict[str, Any]) -> Metric:
     a = _attrs(resource)
     # `integration` is an untyped object in the spec; Klaviyo sends {"object", "id", "name", "category"}.
     integration = a.get("integration") if isinstance(a.get("integration"), dict) else {}
+    triggers = ((resource.get("relationships") or {}).get("flow-triggers") or {}).get("data") or []
     return Metric(
         id=str(resource.get("id")),
         name=str(a.get("name") or ""),
         integration=integration.get("name"),
         integration_category=integration.get("category"),
+        flow_ids=tuple(str(t["id"]) for t in triggers if isinstance(t, dict) and t.get("id")),
     )
 
 

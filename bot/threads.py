@@ -35,7 +35,7 @@ async def load_state(session: AsyncSession, key: ThreadKey) -> ThreadState | Non
     if row is None:
         return None
     return ThreadState(area=row.area, role=row.role, goal=row.goal, lang=row.lang,  # type: ignore[arg-type]
-                       last_entry=row.last_entry, lang_pinned=row.lang_pinned)
+                       last_entry=row.last_entry, lang_pinned=row.lang_pinned, turns=row.turns)
 
 
 def changed_fields(before: ThreadState | None, after: ThreadState) -> dict[str, Any]:

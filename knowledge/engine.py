@@ -18,12 +18,57 @@ import jinja2
 from knowledge import KnowledgeBase, default_knowledge
 from knowledge.markup import parse_markup
 from knowledge.models import Answer, BadInput, Handoff, Link, Route, ThreadState
+from knowledge.text import cjk_count
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 MAX_QUESTION_CHARS = 4000
 MAX_QUESTIONS = 2
 _SHOPIFY_WORDS = re.compile(r"shopify|bigcommerce|woocommerce|magento|adobe commerce|salesforce commerce", re.I)
 _REGION_WORDS = re.compile(r"\bus\b|u\.s\.|united states|america|canad|uk\b|australia|美国|加拿大|英国|澳洲", re.I)
+
+
+_STOP = frozenset("""the and for you your our can how what does do did with this that from into have has are was
+were will would should could about when where which who why its it's not but any all out get got use using set
+there their them they then than just like want need make more most some such very also only into over klaviyo
+flow flows send sent email emails""".split())
+_WORD = re.compile(r"[a-z][a-z0-9]+")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
+
+
+def keywords(text: str) -> set[str]:
+    """Content words of a question: English words (crudely stemmed) and Chinese character pairs."""
+    lowered = text.lower()
+    words = set()
+    for w in _WORD.findall(lowered):
+        if len(w) < 3 or w in _STOP:
+            continue
+        for suffix in ("ing", "es", "ed", "s"):
+            if w.endswith(suffix) and len(w) - len(suffix) >= 4:
+                w = w[: -len(suffix)]
+                break
+        words.add(w)
+    for run in _CJK_RUN.findall(text):
+        words.update(run[i:i + 2] for i in range(len(run) - 1))
+    return words
+
+
+def _rank_points(modules: list[dict[str, Any]], words: set[str], kb: KnowledgeBase, letter: str,
+                 lang: str) -> list[dict[str, Any]]:
+    """The module points that share words with the question, best first (matched on both languages)."""
+    if not words:
+        return []
+    scored = []
+    for mod in modules:
+        raw_points = kb.modules[mod["id"]]["point"]
+        for view_point, raw_point in zip(mod["point"], raw_points):
+            text = " ".join(f"{raw_point['title'][lg]} {raw_point['text'][lg]}" for lg in ("en", "zh"))
+            point_words = keywords(text)
+            score = len(words & point_words) + 2 * len(words & keywords(raw_point["title"]["en"] + " "
+                                                                        + raw_point["title"]["zh"]))
+            if score:
+                scored.append((score, view_point))
+    scored.sort(key=lambda p: -p[0])
+    return [p for _, p in scored]
 
 
 def slack_escape(text: str) -> str:
@@ -88,7 +133,9 @@ class Engine:
 
         new_state = state.merged(lang=None if state.lang_pinned else lang, area=route.area, role=route.role,
                                  goal=route.goal)
-        if route.menu == "role":
+        role_only = bool(route.role) and not (route.entry or route.topic or route.live or route.specialist) \
+            and route.area in (None, state.area) and len(text.split()) + cjk_count(text) // 3 <= 8
+        if route.menu == "role" or role_only:
             answer = self._role_ack(route, new_state)
         elif route.live:
             answer = self._live_fallback(route, new_state)
@@ -100,7 +147,7 @@ class Engine:
         elif route.topic:
             answer = self._topic_answer(route.topic, route, new_state)
         elif new_state.area and (route.area or route.menu):
-            answer = self._area_answer(new_state.area, route, new_state)
+            answer = self._area_answer(new_state.area, route, new_state, "" if route.menu else text)
         else:
             answer = self.menu(lang, route, unclear=True)
         answer = self._finish(answer, route, state, new_state, text, turn)
@@ -174,12 +221,23 @@ class Engine:
         area = self.kb.areas[letter]
         return [self.kb.localized("modules", "id", mid, lang, "module") for mid in area.get("modules", [])]
 
-    def _area_answer(self, letter: str, route: Route, state: ThreadState) -> Answer:
+    def _area_answer(self, letter: str, route: Route, state: ThreadState, text: str = "") -> Answer:
         area = self.kb.areas[letter]
         topics = area.get("topics", [])
         if not area.get("modules") and topics:
             return self._topic_answer(topics[0], route, state)
-        ctx = {"area": self._area_view(letter, route.lang), "modules": self._module_views(letter, route.lang),
+        words = keywords(text)
+        modules = self._module_views(letter, route.lang)
+        hits = _rank_points(modules, words, self.kb, letter, route.lang)
+        # A question that sits between two areas ("can a flow send WhatsApp?") also gets the best points
+        # of the runner-up area.
+        also = None
+        if len(route.scores) > 1 and route.scores[1][1] >= 0.75 * route.scores[0][1] and route.scores[1][0] != letter:
+            second = route.scores[1][0]
+            second_hits = _rank_points(self._module_views(second, route.lang), words, self.kb, second, route.lang)
+            if second_hits:
+                also = {"area": self._area_view(second, route.lang), "points": second_hits[:2]}
+        ctx = {"area": self._area_view(letter, route.lang), "modules": modules, "hits": hits[:3], "also": also,
                "gotchas": self._gotchas_for([], letter, route.lang)}
         return self._render("modules/module.md.j2", route.lang, ctx, route, state)
 
@@ -237,7 +295,7 @@ class Engine:
                 and before.area != state.area:
             assumptions.append(assume["area"].format(area=area_name))
         if state.role:
-            if route.menu != "role":
+            if route.menu != "role" and not route.role:
                 role_name = self.kb.localized("roles", "id", state.role, lang, "role")["name"]
                 assumptions.append(assume["role_known"].format(role=role_name))
         elif not is_menu and route.topic not in ("api", "overview", "pricing", "billing"):
@@ -274,6 +332,6 @@ class Engine:
         return Answer(**{**answer.__dict__, "assumptions": tuple(assumptions),
                          "questions": tuple(questions[:MAX_QUESTIONS]), "handoff": handoff, "links": tuple(links),
                          "area": state.area if not route.specialist or route.area else None,
-                         "route": route.specialist, "entry": route.entry if route.menu != "role" else answer.entry,
+                         "route": route.specialist, "entry": route.entry or answer.entry,
                          "role": state.role, "goal": state.goal, "live": route.live})
 

@@ -27,6 +27,7 @@ class ThreadState:
     lang: Lang | None = None
     last_entry: str | None = None  # id of the last runbook / example / troubleshooting entry shown
     lang_pinned: bool = False  # set by `/klaviyo lang en|zh`: keep this language whatever is typed
+    turns: int = 0  # messages answered in this thread so far
 
     def merged(self, **changes: object) -> ThreadState:
         """Returns a copy with the given fields changed (None values are ignored)."""

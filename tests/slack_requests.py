@@ -29,8 +29,9 @@ EVENT_FIELDS = frozenset({
     "blocks", "files", "tab", "view", "team", "app_id", "bot_profile", "client_msg_id", "assistant_thread",
 })
 WRAPPER_FIELDS = frozenset({
-    "event_id", "team_id", "api_app_id", "authorizations", "event_time", "enterprise_id", "is_ext_shared_channel",
-    "event_context", "context_team_id", "context_enterprise_id", "token", "authed_users",
+    "event_id", "team_id", "api_app_id", "authorizations", "event_time", "enterprise_id",
+    "is_ext_shared_channel", "event_context", "context_team_id", "context_enterprise_id", "token",
+    "authed_users",
 })
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
@@ -59,11 +60,12 @@ def load_fixture(name: str) -> Any:
 
 def signed_headers(body: str, secret: str, timestamp: int | None = None,
                    content_type: str | None = None) -> dict[str, str]:
-    """Headers Slack sends with `body`, signed v0 with `secret`; content type guessed from the body if None."""
+    """Headers Slack sends with `body`, signed v0 with `secret` (content type guessed when None)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     if content_type is None:
         content_type = JSON_CONTENT_TYPE if body.lstrip().startswith("{") else FORM_CONTENT_TYPE
     signature = SignatureVerifier(signing_secret=secret).generate_signature(timestamp=ts, body=body)
+    assert signature is not None
     return {
         "User-Agent": SLACK_USER_AGENT,
         "Accept": "application/json,*/*",
@@ -86,7 +88,8 @@ def retry_headers(num: int = 1, reason: str = "http_timeout") -> dict[str, str]:
 
 def command_body(text: str = "", *, response_url: str, user_id: str = "U2147483697",
                  channel_id: str = "C2147483705", team_id: str = "T0001",
-                 trigger_id: str = "13345224609.738474920.8088930838d88f008e0", channel_name: str | None = None,
+                 trigger_id: str = "13345224609.738474920.8088930838d88f008e0",
+                 channel_name: str | None = None,
                  command: str = "/klaviyo", user_name: str = "Steve", team_domain: str = "example",
                  api_app_id: str = "A123456", token: str = "gIkuvaNzQIHg97ATvDxqgjtO",
                  enterprise_id: str | None = None, enterprise_name: str | None = None,
@@ -259,7 +262,7 @@ def view_submission_payload(callback_id: str = "view-id", *, values: dict[str, d
                             trigger_id: str = "111.222.valid",
                             blocks: list[dict[str, Any]] | None = None,
                             response_urls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A view_submission payload; `values` is state.values {block_id: {action_id: value}} (str: text input)."""
+    """A view_submission payload; `values` is state.values {block_id: {action_id: value or str}}."""
     payload: dict[str, Any] = load_fixture("interactive_view_submission.json")
     _user_and_team(payload, user_id, team_id)
     payload["trigger_id"] = trigger_id

@@ -5,19 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web import Application, Request
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.context.say.async_say import AsyncSay
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.signature import SignatureVerifier
+from slack_sdk.signature import Clock, SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from tests import slack_requests as sr
 from tests.fakes.slack_api import FakeSlackApi, Violation
@@ -56,7 +61,7 @@ def make_app(slack_api: FakeSlackApi, *, process_before_response: bool = False) 
     return AsyncApp(signing_secret=SECRET, client=client, process_before_response=process_before_response)
 
 
-async def http_client(app: AsyncApp) -> TestClient:
+async def http_client(app: AsyncApp) -> TestClient[Request, Application]:
     """A started aiohttp TestClient for the app's real /slack/events route (slack_bolt aiohttp adapter)."""
     client = TestClient(TestServer(app.web_app(path="/slack/events"), host="127.0.0.1"))
     await client.start_server()
@@ -78,7 +83,7 @@ def test_signing_vectors_reproduce(index: int) -> None:
     assert verifier.is_valid(body, vector["timestamp"], vector["x_slack_signature"])
 
 
-class _FixedClock:
+class _FixedClock(Clock):
     """slack_sdk clock stub fixed at a timestamp (the vectors are from 2018)."""
 
     def __init__(self, now: int) -> None:
@@ -98,7 +103,7 @@ def test_command_body_matches_wire_fixture() -> None:
 
 
 def test_interactive_body_matches_wire_fixture() -> None:
-    """interactive_body of the block_actions fixture equals interactive_block_actions.form.txt byte for byte."""
+    """interactive_body of the block_actions fixture equals interactive_block_actions.form.txt."""
     payload = load_fixture("interactive_block_actions_button_message.json")
     assert interactive_body(payload) == fixture_text("interactive_block_actions.form.txt")
 
@@ -270,7 +275,7 @@ async def test_block_limits_invalid_blocks_and_violations(slack_api: FakeSlackAp
     assert slack_api.posted_messages() == []
 
     slack_api.violations.clear()
-    bad = [
+    bad: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}},
         {"type": "header", "text": {"type": "plain_text", "text": "h" * 151}},
         {"type": "actions", "elements": [
@@ -317,8 +322,6 @@ async def test_latency_and_wait_for(slack_api: FakeSlackApi, web: AsyncWebClient
 
 async def test_response_url_deliveries(slack_api: FakeSlackApi) -> None:
     """POSTs to response_url(id) are recorded per id; over-limit blocks are refused and recorded."""
-    from slack_sdk.webhook.async_client import AsyncWebhookClient
-
     url = slack_api.response_url("cmd-1")
     assert url == f"{slack_api.url}/response-url/cmd-1"
     resp = await AsyncWebhookClient(url).send(text="hello", response_type="ephemeral")
@@ -337,7 +340,7 @@ async def test_bolt_accepts_app_mention(slack_api: FakeSlackApi) -> None:
     app = make_app(slack_api)
 
     @app.event("app_mention")
-    async def on_mention(event: dict[str, Any], say: Any) -> None:
+    async def on_mention(event: dict[str, Any], say: AsyncSay) -> None:
         await say(text="On it!", thread_ts=event.get("thread_ts") or event["ts"])
 
     client = await http_client(app)
@@ -384,7 +387,7 @@ async def test_bolt_accepts_slash_command_and_responds(slack_api: FakeSlackApi) 
     app = make_app(slack_api)
 
     @app.command("/klaviyo")
-    async def on_command(ack: Any, respond: Any, command: dict[str, Any]) -> None:
+    async def on_command(ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
         await ack()
         await respond(text=f"You asked: {command['text']}")
 
@@ -405,13 +408,13 @@ async def test_bolt_accepts_block_actions_and_view_submission(slack_api: FakeSla
     clicked: list[str] = []
 
     @app.action("pick_range")
-    async def on_pick(ack: Any, action: dict[str, Any], respond: Any) -> None:
+    async def on_pick(ack: AsyncAck, action: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         clicked.append(action["selected_option"]["value"])
         await respond(text="Range saved", replace_original=False)
 
     @app.view("connect")
-    async def on_submit(ack: Any, view: dict[str, Any]) -> None:
+    async def on_submit(ack: AsyncAck, view: dict[str, Any]) -> None:
         key = view["state"]["values"]["api_key"]["value"]["value"]
         await ack(response_action="errors", errors={"api_key": f"{key} is not a private key"})
 
@@ -445,7 +448,8 @@ async def test_bolt_async_dispatch_with_bolt_request(slack_api: FakeSlackApi) ->
         ran.append(event["tab"])
 
     body = event_body("event_app_home_opened.json")
-    resp = await app.async_dispatch(AsyncBoltRequest(body=body, headers=signed_headers(body, SECRET)))
+    headers: dict[str, str | Sequence[str]] = {**signed_headers(body, SECRET)}
+    resp = await app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
     assert resp.status == 200 and ran == ["home"]
 
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -66,7 +66,7 @@ class RecordingServer:
         self.calls.append(call)
         self._event.set()
         try:
-            resp = await handler(request)
+            resp: web.StreamResponse = await handler(request)
         except web.HTTPException as exc:
             call.status = exc.status
             raise
@@ -91,7 +91,7 @@ class RecordingServer:
         if self._server is not None:
             await self._server.close()
 
-    async def __aenter__(self) -> "RecordingServer":
+    async def __aenter__(self) -> Self:
         """Starts the server for `async with`."""
         await self.start()
         return self

@@ -7,6 +7,7 @@ import copy
 import json
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -398,7 +399,7 @@ class FakeSlackApi(RecordingServer):
     # ---- accessors -----------------------------------------------------------------------------
 
     def sent(self, method: str) -> list[dict[str, Any]]:
-        """Parsed params of each call to `method` answered with ok true (posts also carry the assigned "ts")."""
+        """Parsed params of each call to `method` answered ok (posts also carry the assigned "ts")."""
         return list(self._accepted.get(method, []))
 
     def posted_messages(self, channel: str | None = None) -> list[dict[str, Any]]:
@@ -461,6 +462,7 @@ class FakeSlackApi(RecordingServer):
             return web.json_response({"ok": False, "error": "not_authed"})
         if token not in self.valid_tokens:
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        # Rate limits are the one common Web API error not sent as HTTP 200 (web_error_ratelimited.http.json).
         if self._rate_limits.get(method):
             retry_after = self._rate_limits[method].popleft()
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
@@ -474,7 +476,8 @@ class FakeSlackApi(RecordingServer):
             self._accepted[method].append(params)
         return web.json_response(body)
 
-    def _methods(self) -> dict[str, Any]:
+    def _methods(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        """Handlers of the emulated Web API methods; other methods answer {"ok": true} like Bolt's mock."""
         return {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
@@ -511,8 +514,8 @@ class FakeSlackApi(RecordingServer):
 
     def _bot_message(self, params: dict[str, Any], ts: str) -> dict[str, Any]:
         message: dict[str, Any] = {
-            "user": self.bot_user_id, "type": "message", "ts": ts, "bot_id": self.bot_id, "app_id": self.app_id,
-            "text": params.get("text", ""), "team": self.team_id,
+            "user": self.bot_user_id, "type": "message", "ts": ts, "bot_id": self.bot_id,
+            "app_id": self.app_id, "text": params.get("text", ""), "team": self.team_id,
         }
         for key in ("blocks", "attachments", "thread_ts", "metadata"):
             if key in params:
@@ -578,6 +581,8 @@ class FakeSlackApi(RecordingServer):
                     "response_metadata": {"messages": ["either `view_id` or `external_id` is required"]}}
         view = params.get("view")
         expected = "home" if method == "views.publish" else None
+        # views.* report schema problems as invalid_arguments with response_metadata.messages (views.open
+        # reference), unlike chat.*, which answer invalid_blocks; view_too_large is its own code.
         error, issues = check_view(view, expected_type=expected)
         if error is not None:
             messages = self._violate(method, issues)
