@@ -50,6 +50,7 @@ class Term:
     text: str
     weight: float
     pattern: re.Pattern[str] | None  # None: plain substring match (CJK phrases)
+    anchor: str = ""  # a literal the text must contain for the pattern to match: a cheap pre-check
 
 
 _SUFFIX = r"(?:s|es|ed|d|ing|ies|er|ers)?"
@@ -78,10 +79,13 @@ def compile_term(raw: str, default_weight: float = 1.0) -> Term:
     body = r"(?:\s+|-|)".join(parts) if len(parts) > 1 else parts[0]
     left = r"(?<![a-z0-9])" if phrase[:1].isascii() and phrase[:1].isalnum() else ""
     right = r"(?![a-z0-9])" if phrase[-1:].isascii() and (phrase[-1:].isalnum() or phrase.endswith("*")) else ""
-    return Term(phrase, weight, re.compile(left + body + right))
+    first = phrase.split(" ")[0]
+    anchor = first[:-1] if first.endswith("*") or (first.endswith("y") and len(first) > 3 and first.isalpha()) \
+        else first
+    return Term(phrase, weight, re.compile(left + body + right), anchor)
 
 
 def term_matches(term: Term, text: str) -> bool:
     if term.pattern is None:
         return term.text in text
-    return term.pattern.search(text) is not None
+    return term.anchor in text and term.pattern.search(text) is not None
