@@ -307,6 +307,7 @@ class PredictiveReadiness:
     last_order_month: date | None
     months: tuple[MonthCount, ...]
     fetched_at: datetime
+    history_is_lower_bound: bool = False  # orders go back further than the windows read
     from_cache: bool = False
     private: bool = False
 
@@ -324,8 +325,9 @@ class PredictiveReadiness:
 
     @property
     def recent_monthly_orders(self) -> float:
-        """Average orders per month over the last three full months (the current month is partial)."""
-        full = [m.orders for m in self.months if m.month < _month_start(self.fetched_at)][-3:]
+        """Average orders per month over the last three full months since orders began (this one is partial)."""
+        start = self.first_order_month
+        full = [m.orders for m in self.months if start and start <= m.month < _month_start(self.fetched_at)][-3:]
         return sum(full) / len(full) if full else 0.0
 
 
@@ -482,6 +484,17 @@ class StoredKeyClientFactory:
         return KlaviyoClient(self._http, api_key, **self._client_options)
 
 
+def fixed_key_client_factory(http: aiohttp.ClientSession, api_key: str, **client_options: Any) -> ClientFactory:
+    """A factory for a single-workspace install: every team uses the one configured key."""
+
+    async def client_for(team_id: str) -> KlaviyoClient:
+        if not api_key:
+            raise KlaviyoNotConnected()
+        return KlaviyoClient(http, api_key, **client_options)
+
+    return client_for
+
+
 async def connect_klaviyo(http: aiohttp.ClientSession, sessionmaker: async_sessionmaker[AsyncSession],
                           team_id: str, api_key: str, *, connected_by: str | None = None,
                           secret: str | bytes | None = None, **client_options: Any) -> KeyCheck:
@@ -623,10 +636,11 @@ class LookupService:
                                                           until=until, interval="month")
                 for moment, value in zip(aggregate.dates, aggregate.series("count")):
                     counts[_month_start(moment)] = int(value)
-                readiness = _readiness(team_id, counts, now)
-                if readiness.ready or counts.get(first, 0) == 0:
+                older = counts.get(first, 0) > 0
+                readiness = _readiness(team_id, counts, now, lower_bound=older)
+                if readiness.ready or not older:
                     return readiness
-            return _readiness(team_id, counts, now)
+            return readiness
 
         return await self._cached(team_id, "predictive_readiness", {}, self.report_ttl, PredictiveReadiness,
                                   produce, refresh=refresh)
@@ -847,7 +861,10 @@ def _rates(totals: dict[str, float], rows: Sequence[ReportRow],
                                                   stats.get("conversion_rate"))
     else:
         delivered = totals.get("delivered") or 0
-        open_rate = totals["opens_unique"] / delivered if delivered else None
+        # Opens exist only for email: SMS deliveries would dilute the open rate.
+        email_delivered = sum(r.statistics.get("delivered", 0) for r in rows
+                              if r.groupings.get("send_channel", "email") != "sms")
+        open_rate = totals["opens_unique"] / email_delivered if email_delivered else None
         click_rate = totals["clicks_unique"] / delivered if delivered else None
         conversion_rate = totals["conversion_uniques"] / delivered if delivered else None
     if channel == "sms":  # SMS has no opens; Klaviyo reports 0, which reads as a failure
@@ -881,7 +898,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _readiness(team_id: str, counts: dict[date, int], now: datetime) -> PredictiveReadiness:
+def _readiness(team_id: str, counts: dict[date, int], now: datetime, *, lower_bound: bool) -> PredictiveReadiness:
     """Totals monthly order counts into a readiness result (month granularity)."""
     months = tuple(MonthCount(m, counts[m]) for m in sorted(counts))
     with_orders = [m.month for m in months if m.orders > 0]
@@ -891,7 +908,8 @@ def _readiness(team_id: str, counts: dict[date, int], now: datetime) -> Predicti
         # From the start of the first month with orders to the end of the last one (or now).
         end = min(now, _as_datetime(_add_months(last, 1)))
         history = max(0, (end - _as_datetime(first)).days)
-    return PredictiveReadiness(team_id, True, sum(m.orders for m in months), history, first, last, months, now)
+    return PredictiveReadiness(team_id, True, sum(m.orders for m in months), history, first, last, months, now,
+                               history_is_lower_bound=lower_bound)
 
 
 def _abandonment_kind(definition: FlowDefinition,
@@ -1291,10 +1309,14 @@ def render_predictive_readiness(result: PredictiveReadiness, lang: Lang = "en") 
         return Answer(lang=lang, title=title, intro=intro, context_line=context, live="predictive_readiness",
                       private=result.private)
     first, last = _month_label(result.first_order_month, lang), _month_label(result.last_order_month, lang)
+    about = ("至少" if zh else "at least") if result.history_is_lower_bound else ("约" if zh else "about")
+    if result.history_is_lower_bound:  # only the newest windows were read: orders began earlier still
+        first = f"{first}或更早" if zh else f"{first} or earlier"
+    orders = format_int(result.total_orders) + ("+" if result.history_is_lower_bound else "")
     if result.ready:
-        intro = (f"✅ 已满足条件:{format_int(result.total_orders)} 个订单,约 {result.history_days} 天的订单历史"
+        intro = (f"✅ 已满足条件:{orders} 个订单,{about} {result.history_days} 天的订单历史"
                  f"(要求 {READY_ORDERS}+ 订单、{READY_DAYS}+ 天)。" if zh else
-                 f"✅ Ready: {format_int(result.total_orders)} orders over about {result.history_days} days of history "
+                 f"✅ Ready: {orders} orders over {about} {result.history_days} days of history "
                  f"(needs {READY_ORDERS}+ orders and {READY_DAYS}+ days).")
         steps: list[str] = (["在分群中使用预测属性,例如“预测 CLV 高 且 流失风险为中或高”。",
                              "若个人档案上仍看不到预测结果,请联系 Klaviyo 支持:部分账户配置或数据质量问题会延迟预测。"]
@@ -1310,9 +1332,9 @@ def render_predictive_readiness(result: PredictiveReadiness, lang: Lang = "en") 
                         else f"{format_int(result.orders_needed)} more orders")
         if result.days_needed:
             gaps.append(f"还差约 {result.days_needed} 天历史" if zh else f"about {result.days_needed} more days of history")
-        intro = (f"⏳ 尚未满足条件:{format_int(result.total_orders)} 个订单,约 {result.history_days} 天的订单历史;"
+        intro = (f"⏳ 尚未满足条件:{orders} 个订单,{about} {result.history_days} 天的订单历史;"
                  f"{'、'.join(gaps)}。" if zh else
-                 f"⏳ Not yet: {format_int(result.total_orders)} orders over about {result.history_days} days of history; "
+                 f"⏳ Not yet: {orders} orders over {about} {result.history_days} days of history; "
                  f"{' and '.join(gaps)} needed.")
         pace = result.recent_monthly_orders
         eta = ""
@@ -1330,11 +1352,11 @@ def render_predictive_readiness(result: PredictiveReadiness, lang: Lang = "en") 
                   "Predictions appear on their own once the thresholds are met; nothing to switch on."])
         if eta:
             steps.insert(0, eta)
-    facts = ([f"订单总数:{format_int(result.total_orders)}(需要 {READY_ORDERS}+)",
-              f"订单历史:约 {result.history_days} 天(需要 {READY_DAYS}+)", f"首个有订单的月份:{first}",
+    facts = ([f"订单总数:{orders}(需要 {READY_ORDERS}+)",
+              f"订单历史:{about} {result.history_days} 天(需要 {READY_DAYS}+)", f"首个有订单的月份:{first}",
               f"最近有订单的月份:{last}"] if zh else
-             [f"Orders: {format_int(result.total_orders)} (needs {READY_ORDERS}+)",
-              f"Order history: about {result.history_days} days (needs {READY_DAYS}+)",
+             [f"Orders: {orders} (needs {READY_ORDERS}+)",
+              f"Order history: {about} {result.history_days} days (needs {READY_DAYS}+)",
               f"First month with orders: {first}", f"Latest month with orders: {last}"])
     recent = [m for m in result.months if m.orders or m.month >= (result.first_order_month or m.month)][-12:]
     trend = " · ".join(f"{_month_label(m.month, lang)} {format_int(m.orders)}" for m in recent)

@@ -10,10 +10,13 @@ import os
 import random
 import re
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 from openapi_core import OpenAPI
@@ -104,16 +107,17 @@ class SpecResponse:
 def describe_violation(error: BaseException) -> str:
     """A one-line account of an openapi-core validation error, with the schema messages behind it."""
     parts = [type(error).__name__]
+    details: list[str] = []
     cause: BaseException | None = error
     seen = 0
     while cause is not None and seen < 4:
         for schema_error in list(getattr(cause, "schema_errors", ()) or ())[:3]:
             where = "/".join(str(p) for p in schema_error.absolute_path)
-            parts.append(f"{where or '<root>'}: {schema_error.message[:300]}")
+            details.append(f"{where or '<root>'}: {schema_error.message[:300]}")
         cause, seen = cause.__cause__, seen + 1
-    if len(parts) == 1:
-        parts.append(str(error)[:300])
-    return " | ".join(parts)
+    if not details or type(error).__name__.endswith("Parameter"):
+        parts.append(str(error)[:300])  # names the parameter; body errors are clearer from the details
+    return " | ".join(parts + details)
 
 
 # --------------------------------------------------------------------------- the dataset
@@ -673,7 +677,8 @@ class FakeKlaviyoApi(RecordingServer):
         )
         spec = klaviyo_spec()
         for error in spec.iter_request_errors(spec_request):
-            self.violations.append(f"request {request.method} {request.path_qs}: {describe_violation(error)}")
+            self.violations.append(f"request {request.method} {unquote(request.path_qs)}: "
+                                   f"{describe_violation(error)}")
         response = await self._answer(request, handler)
         if isinstance(response, web.Response):
             body = response.body if isinstance(response.body, bytes) else b""
@@ -961,3 +966,29 @@ class FakeKlaviyoApi(RecordingServer):
 def _cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
+
+class RecordingSleep(list[float]):
+    """An injectable `sleep` that records each wait instead of waiting."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@asynccontextmanager
+async def fake_klaviyo_apis() -> AsyncIterator[Callable[..., Awaitable[FakeKlaviyoApi]]]:
+    """Yields a starter for fakes; on exit closes them and fails if any call broke the spec."""
+    started: list[FakeKlaviyoApi] = []
+
+    async def start(dataset: KlaviyoDataset | None = None, **options: Any) -> FakeKlaviyoApi:
+        api = FakeKlaviyoApi(dataset, **options)
+        await api.start()
+        started.append(api)
+        return api
+
+    try:
+        yield start
+    finally:
+        for api in started:
+            await api.close()
+    violations = [v for api in started for v in api.violations]
+    assert not violations, "traffic outside the Klaviyo spec:\n" + "\n".join(violations)

@@ -1,0 +1,17 @@
+"""Action, block and callback ids, in one place."""
+
+AREA_SELECT = "menu_area_select"
+ROLE_SELECT = "menu_role_select"
+GOAL_BUTTON = "menu_goal_button"
+GOAL_MODAL = "goal_modal"
+GOAL_BLOCK = "goal_block"
+GOAL_INPUT = "goal_input"
+FEEDBACK_UP = "feedback_up"
+FEEDBACK_DOWN = "feedback_down"
+FEEDBACK_MODAL = "feedback_modal"
+FEEDBACK_BLOCK = "feedback_block"
+FEEDBACK_INPUT = "feedback_input"
+HOME_AREA = "home_area"  # prefix: home_area_A … home_area_Q
+CONNECT_MODAL = "connect_modal"
+CONNECT_BLOCK = "connect_block"
+CONNECT_INPUT = "connect_input"
