@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db import session_scope
 from bot.errors import DatabaseUnavailable, new_reference
@@ -33,23 +33,30 @@ class Turn:
     before: ThreadState
 
 
-async def ask(engine: Engine, sessions: async_sessionmaker[AsyncSession] | None, key: ThreadKey | None,
+def _engine_of(db: AsyncEngine | async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    return db if isinstance(db, AsyncEngine) else db.kw["bind"]
+
+
+async def ask(engine: Engine, db: AsyncEngine | async_sessionmaker[AsyncSession] | None, key: ThreadKey | None,
               question: str) -> Turn:
-    """Answers `question` in the thread `key` (None: a one-off question with no memory)."""
-    if key is None or sessions is None:
+    """Answers `question` in the thread `key` (None: a one-off question with no memory).
+
+    One connection, one short write: the read is not locked, and the write touches only the columns this
+    message changed, so concurrent messages in one thread both land.
+    """
+    if key is None or db is None:
         composed = engine.compose(question)
         return Turn(composed, ThreadState())
     try:
-        async with session_scope(sessions) as session:
-            before = await load_state(session, key) or ThreadState()
-        composed = engine.compose(question, before, turn=before.turns)
-        async with session_scope(sessions) as session:
+        async with _engine_of(db).begin() as conn:
+            before = await load_state(conn, key) or ThreadState()
+            composed = engine.compose(question, before, turn=before.turns)
             if composed.route.command == "reset":
-                await reset_thread(session, key)
+                await reset_thread(conn, key)
                 changes = changed_fields(None, composed.state)
             else:
                 changes = changed_fields(before, composed.state)
-            await save_changes(session, key, changes)
+            await save_changes(conn, key, changes)
     except (OperationalError, DBAPIError, OSError, ConnectionError) as exc:
         ref = new_reference()
         logger.error("database unavailable (ref %s): %s", ref, exc.__class__.__name__)

@@ -100,7 +100,7 @@ class KlaviyoAuthError(KlaviyoError):
     """HTTP 401: the key is invalid, revoked or missing."""
 
     default_message = f"Klaviyo rejected the stored API key (it is invalid or was revoked). {RECONNECT_HINT}."
-    default_message_zh = f"Klaviyo 拒绝了已保存的 API 密钥(无效或已被撤销)。{RECONNECT_HINT_ZH}。"
+    default_message_zh = f"Klaviyo 拒绝了已保存的 API 密钥（无效或已被撤销）。{RECONNECT_HINT_ZH}。"
 
 
 class KlaviyoScopeError(KlaviyoError):
@@ -112,11 +112,12 @@ class KlaviyoScopeError(KlaviyoError):
             en = (f"The connected Klaviyo key is missing the `{scope}` scope. In Klaviyo go to Settings → "
                   f"API keys, give the key read access for `{scope}` (or create a new key), then reconnect.")
             zh = (f"已连接的 Klaviyo 密钥缺少 `{scope}` 权限。请在 Klaviyo 的 设置 → API keys 中为该密钥开启 "
-                  f"`{scope}` 读取权限(或新建密钥),然后重新连接。")
+                  f"`{scope}` 读取权限（或新建密钥），然后重新连接。")
         else:
             en = ("The connected Klaviyo key is not allowed to read this data. Give the key read access in "
                   "Klaviyo (Settings → API keys), then reconnect.")
-            zh = "已连接的 Klaviyo 密钥无权读取这些数据。请在 Klaviyo(设置 → API keys)中开启读取权限后重新连接。"
+            zh = ("已连接的 Klaviyo 密钥无权读取这些数据。"
+                  "请在 Klaviyo（设置 → API keys）中开启读取权限后重新连接。")
         super().__init__(status, code, detail, user_message=en, user_message_zh=zh)
 
 
@@ -126,7 +127,7 @@ class KlaviyoBadRequest(KlaviyoError):
     def __init__(self, status: int, code: str, detail: str) -> None:
         super().__init__(status, code, detail,
                          user_message=f"Klaviyo could not run this lookup: {detail}",
-                         user_message_zh=f"Klaviyo 无法执行这次查询:{detail}")
+                         user_message_zh=f"Klaviyo 无法执行这次查询：{detail}")
 
 
 class KlaviyoRateLimited(KlaviyoError):
@@ -140,15 +141,16 @@ class KlaviyoRateLimited(KlaviyoError):
             status, code, detail,
             user_message=(f"Klaviyo's rate limit for this kind of request was reached "
                           f"(reports allow only 2 per minute). Please try again {when}."),
-            user_message_zh=f"已达到 Klaviyo 对这类请求的频率上限(报表每分钟仅 2 次)。请{when_zh}再试。",
+            user_message_zh=f"已达到 Klaviyo 对这类请求的频率上限（报表每分钟仅 2 次）。请{when_zh}再试。",
         )
 
 
 class KlaviyoUnavailable(KlaviyoError):
     """5xx answers, timeouts or connection failures that outlasted the retries."""
 
-    default_message = "Klaviyo is not answering right now (server error or timeout). Please try again shortly."
-    default_message_zh = "Klaviyo 暂时无法响应(服务器错误或超时),请稍后再试。"
+    default_message = ("Klaviyo is not answering right now (server error or timeout). "
+                       "Please try again shortly.")
+    default_message_zh = "Klaviyo 暂时无法响应（服务器错误或超时），请稍后再试。"
 
 
 def scope_for_path(path: str) -> str | None:
@@ -159,7 +161,8 @@ def scope_for_path(path: str) -> str | None:
     return None
 
 
-def error_from_response(status: int, body: Any, path: str, *, retry_after: float | None = None) -> KlaviyoError:
+def error_from_response(status: int, body: Any, path: str, *,
+                        retry_after: float | None = None) -> KlaviyoError:
     """Maps an error response (a JSON:API `errors` document, or anything else) to a KlaviyoError."""
     code, detail = f"http_{status}", ""
     errors = body.get("errors") if isinstance(body, dict) else None
@@ -197,7 +200,8 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
-def backoff_delay(attempt: int, *, base: float = 1.0, cap: float = 8.0, rng: random.Random | None = None) -> float:
+def backoff_delay(attempt: int, *, base: float = 1.0, cap: float = 8.0,
+                  rng: random.Random | None = None) -> float:
     """Exponential backoff with jitter: attempt 1 waits 0.5-1 s, attempt 2 1-2 s, ..., at most `cap`."""
     step = min(cap, base * 2 ** (attempt - 1))
     return step * (0.5 + 0.5 * (rng or random).random())
@@ -444,8 +448,8 @@ class KlaviyoClient:
                     raw = await resp.read()
                     status = resp.status
                     retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
-            except (asyncio.TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-                reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
+            except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+                reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
                 wait = backoff_delay(budget.attempt)
                 if read and budget.allows(wait):
                     logger.info("Klaviyo %s %s %s; retrying in %.1fs (attempt %d/%d)",
@@ -531,7 +535,8 @@ class KlaviyoClient:
             campaigns.extend(await self._campaign_pages(channel, batch, max_pages))
         return campaigns
 
-    async def _campaign_pages(self, channel: str, clauses: list[str], max_pages: int | None) -> list[Campaign]:
+    async def _campaign_pages(self, channel: str, clauses: list[str],
+                              max_pages: int | None) -> list[Campaign]:
         flt = clauses[0] if len(clauses) == 1 else f"and({','.join(clauses)})"
         rows = await self._pages("/api/campaigns", {"filter": flt, "page[size]": "100"}, max_pages=max_pages)
         return [_campaign(r, channel) for r in rows]
@@ -543,7 +548,8 @@ class KlaviyoClient:
 
     async def get_flow_definition(self, flow_id: str) -> FlowDefinition:
         """Gets a flow with its full definition (triggers, flow filter, actions)."""
-        doc = await self._request("GET", f"/api/flows/{flow_id}", params={"additional-fields[flow]": "definition"})
+        doc = await self._request("GET", f"/api/flows/{flow_id}",
+                                  params={"additional-fields[flow]": "definition"})
         data = doc.get("data") or {}
         definition = (data.get("attributes") or {}).get("definition") or {}
         return FlowDefinition(
@@ -590,7 +596,7 @@ class KlaviyoClient:
 
     async def list_metrics(self, *, integration: str | None = None, with_flow_triggers: bool = False,
                            max_pages: int | None = None) -> list[Metric]:
-        """Lists metrics (200 a page; this endpoint takes no page[size]), optionally with the flows they trigger."""
+        """Lists metrics (200 a page, no page[size] here), optionally with the flows each one triggers."""
         params: dict[str, str] = {}
         if integration:
             params["filter"] = f"equals(integration.name,'{integration}')"
@@ -612,7 +618,8 @@ class KlaviyoClient:
                                timezone_name: str = "UTC") -> MetricAggregate:
         """Aggregates a metric's events (count/sum_value/unique) per interval within [since, until)."""
         # The filter must bound `datetime` on both sides; Klaviyo reads the bounds in `timezone`.
-        bounds = [f"greater-or-equal(datetime,{_naive_iso(since)})", f"less-than(datetime,{_naive_iso(until)})"]
+        bounds = [f"greater-or-equal(datetime,{_naive_iso(since)})",
+                  f"less-than(datetime,{_naive_iso(until)})"]
         attributes: dict[str, Any] = {
             "metric_id": metric_id,
             "measurements": list(measurements),
@@ -629,8 +636,9 @@ class KlaviyoClient:
         rows = tuple(
             AggregateRow(
                 dimensions=tuple(str(d) for d in row.get("dimensions") or []),
-                measurements={k: tuple(float(v or 0) for v in vals) for k, vals in (row.get("measurements") or {}).items()
-                              if isinstance(vals, list)},
+                measurements={k: tuple(float(v or 0) for v in values)
+                              for k, values in (row.get("measurements") or {}).items()
+                              if isinstance(values, list)},
             )
             for row in attrs.get("data") or [] if isinstance(row, dict)
         )
@@ -674,10 +682,10 @@ class KlaviyoClient:
             doc = await self._request("POST", url, body=body)
             for result in ((doc.get("data") or {}).get("attributes") or {}).get("results") or []:
                 if isinstance(result, dict):
+                    groups, values = result.get("groupings") or {}, result.get("statistics") or {}
                     rows.append(ReportRow(
-                        groupings={k: str(v) for k, v in (result.get("groupings") or {}).items() if v is not None},
-                        statistics={k: float(v) for k, v in (result.get("statistics") or {}).items()
-                                    if isinstance(v, (int, float))},
+                        groupings={k: str(v) for k, v in groups.items() if v is not None},
+                        statistics={k: float(v) for k, v in values.items() if isinstance(v, (int, float))},
                     ))
             url = (doc.get("links") or {}).get("next") or None
             if not url:
@@ -691,7 +699,8 @@ class KlaviyoClient:
         probes: dict[str, Callable[[], Awaitable[Any]]] = {
             "accounts:read": self.get_account,
             "campaigns:read": lambda: self._request(
-                "GET", "/api/campaigns", params={"filter": "equals(messages.channel,'email')", "page[size]": "1"}),
+                "GET", "/api/campaigns",
+                params={"filter": "equals(messages.channel,'email')", "page[size]": "1"}),
             "flows:read": lambda: self._request("GET", "/api/flows", params={"page[size]": "1"}),
             "metrics:read": lambda: self._request("GET", "/api/metrics"),
             "segments:read": lambda: self._request("GET", "/api/segments", params={"page[size]": "1"}),
@@ -726,7 +735,7 @@ def pick_metric(metrics: Iterable[Metric], name: str, integration: str | None = 
         store = (m.integration_category or "").casefold() == "ecommerce"
         return (0 if hinted else 1, 0 if store else 1)
 
-    return sorted(matches, key=rank)[0]
+    return min(matches, key=rank)
 
 
 def _parse_json(raw: bytes) -> Any:

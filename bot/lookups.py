@@ -13,9 +13,9 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import date, datetime, timedelta, timezone
-from functools import singledispatch
+from functools import partial, singledispatch
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import aiohttp
@@ -31,11 +31,12 @@ from bot.errors import BotError
 from bot.klaviyo import (
     RECONNECT_HINT,
     RECONNECT_HINT_ZH,
+    TIMEFRAME_KEYS,
+    Campaign,
     FlowDefinition,
     KeyCheck,
     KlaviyoClient,
     KlaviyoScopeError,
-    Metric,
     ReportRow,
     Timeframe,
     pick_metric,
@@ -74,10 +75,11 @@ CAMPAIGN_STATISTICS = (
 _LIST_CHANNEL = {"email": "email", "sms": "sms", "push-notification": "mobile_push"}
 _CART_METRICS = {"checkout started", "started checkout", "added to cart"}
 _BROWSE_METRICS = {"viewed product"}
-_CART_WORDS = re.compile(r"abandon|cart|checkout|basket|弃购|购物车|購物車|结账|結帳|放弃", re.I)
-_BROWSE_WORDS = re.compile(r"browse|浏览|瀏覽", re.I)
+_CART_WORDS = re.compile(r"abandon|cart|checkout|basket|弃购|购物车|購物車|结账|結帳|放弃", re.IGNORECASE)
+_BROWSE_WORDS = re.compile(r"browse|浏览|瀏覽", re.IGNORECASE)
 _DELAY_ACTIONS = {"time-delay", "countdown-delay", "back-in-stock-delay", "target-date"}
-_SEND_ACTIONS = {"send-email", "send-sms", "send-mobile-push", "send-whatsapp", "ab-test", "content-experiment"}
+_SEND_ACTIONS = {"send-email", "send-sms", "send-mobile-push", "send-whatsapp",
+                 "ab-test", "content-experiment"}  # A/B tests and experiments wrap a message
 
 
 # --------------------------------------------------------------------------- errors
@@ -101,7 +103,7 @@ class KlaviyoNotConnected(LiveLookupError):
     def __init__(self) -> None:
         super().__init__(f"Klaviyo is not connected for this workspace yet. {RECONNECT_HINT} "
                          f"(read-only scopes are enough).",
-                         f"此工作区尚未连接 Klaviyo。{RECONNECT_HINT_ZH}(只读权限即可)。")
+                         f"此工作区尚未连接 Klaviyo。{RECONNECT_HINT_ZH}（只读权限即可）。")
 
 
 class MissingMetric(LiveLookupError):
@@ -112,8 +114,8 @@ class MissingMetric(LiveLookupError):
             "This Klaviyo account has no *Placed Order* metric yet, so revenue and conversions cannot be "
             "attributed. Connect your store integration (Shopify, WooCommerce, BigCommerce …) or send "
             "Placed Order events, then ask again.",
-            "此 Klaviyo 账户还没有 *Placed Order* 指标,无法归因收入和转化。请先连接店铺集成(Shopify、"
-            "WooCommerce、BigCommerce 等)或发送 Placed Order 事件,然后再试。")
+            "此 Klaviyo 账户还没有 *Placed Order* 指标，无法归因收入和转化。请先连接店铺集成（Shopify、"
+            "WooCommerce、BigCommerce 等）或发送 Placed Order 事件，然后再试。")
 
 
 class UnsupportedTimeframe(LiveLookupError):
@@ -122,8 +124,7 @@ class UnsupportedTimeframe(LiveLookupError):
 
 # --------------------------------------------------------------------------- timeframes
 
-_KEY_NAMES = re.compile(r"\b(last_12_months|last_30_days|last_365_days|last_3_months|last_7_days|last_90_days|"
-                        r"last_month|last_week|last_year|this_month|this_week|this_year|today|yesterday)\b")
+_KEY_NAMES = re.compile(r"\b(" + "|".join(sorted(TIMEFRAME_KEYS, key=len, reverse=True)) + r")\b")
 _AMOUNT = re.compile(
     r"(\d{1,4})\s*(days?|d|天|日|weeks?|wks?|w|周|週|星期|months?|mos?|m|个月|個月|years?|yrs?|y|年)(?![a-z])")
 _KEYWORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), k) for p, k in (
@@ -144,8 +145,9 @@ _DAY_KEYS = {7: "last_7_days", 30: "last_30_days", 90: "last_90_days", 365: "las
 _MONTH_KEYS = {1: "last_30_days", 3: "last_3_months", 12: "last_12_months"}
 
 
-def parse_timeframe(text: str | None, *, default: str = "last_30_days", now: datetime | None = None) -> Timeframe:
-    """Finds a timeframe in friendly text ("30d", "last 30 days", "this month", "最近30天"); else the default."""
+def parse_timeframe(text: str | None, *, default: str = "last_30_days",
+                    now: datetime | None = None) -> Timeframe:
+    """Finds a timeframe in friendly text ("30d", "last 30 days", "this month", "最近30天"), else the default."""
     normalized = unicodedata.normalize("NFKC", text or "").casefold()
     if match := _KEY_NAMES.search(normalized):
         return Timeframe(key=match.group(1))
@@ -178,9 +180,10 @@ def _days_timeframe(days: int, now: datetime | None) -> Timeframe:
     if days < 1 or days > 365:
         raise UnsupportedTimeframe(
             "Klaviyo reports cover between one day and one year: try “last 365 days” or “this year”.",
-            "Klaviyo 报表的时间范围为 1 天到 1 年:可以试试“最近365天”或“今年”。")
+            "Klaviyo 报表的时间范围为 1 天到 1 年：可以试试“最近365天”或“今年”。")
     # A custom range, floored to the hour so repeated asks within the hour share one cache entry.
-    end = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    end = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    end = end.replace(minute=0, second=0, microsecond=0)
     return Timeframe(start=end - timedelta(days=days), end=end)
 
 
@@ -188,8 +191,9 @@ _TIMEFRAME_LABELS: dict[str, tuple[str, str]] = {
     "last_7_days": ("last 7 days", "最近7天"), "last_30_days": ("last 30 days", "最近30天"),
     "last_90_days": ("last 90 days", "最近90天"), "last_365_days": ("last 365 days", "最近365天"),
     "last_3_months": ("last 3 months", "最近3个月"), "last_12_months": ("last 12 months", "最近12个月"),
-    "last_week": ("last week", "上周"), "last_month": ("last month", "上个月"), "last_year": ("last year", "去年"),
-    "this_week": ("this week", "本周"), "this_month": ("this month", "本月"), "this_year": ("this year", "今年"),
+    "last_week": ("last week", "上周"), "last_month": ("last month", "上个月"),
+    "last_year": ("last year", "去年"), "this_week": ("this week", "本周"),
+    "this_month": ("this month", "本月"), "this_year": ("this year", "今年"),
     "today": ("today", "今天"), "yesterday": ("yesterday", "昨天"),
 }
 
@@ -325,9 +329,9 @@ class PredictiveReadiness:
 
     @property
     def recent_monthly_orders(self) -> float:
-        """Average orders per month over the last three full months since orders began (this one is partial)."""
-        start = self.first_order_month
-        full = [m.orders for m in self.months if start and start <= m.month < _month_start(self.fetched_at)][-3:]
+        """Average orders a month over the last three full months since orders began."""
+        start, this_month = self.first_order_month, _month_start(self.fetched_at)  # this month is partial
+        full = [m.orders for m in self.months if start and start <= m.month < this_month][-3:]
         return sum(full) / len(full) if full else 0.0
 
 
@@ -378,7 +382,7 @@ class AccountInfo:
     name: str
 
 
-LookupResult = Union[CampaignStats, FlowStats, Listing, PredictiveReadiness, FlowAudit]
+LookupResult = CampaignStats | FlowStats | Listing | PredictiveReadiness | FlowAudit
 
 
 # --------------------------------------------------------------------------- cache encoding
@@ -440,7 +444,7 @@ def _team_prefix(team_id: str) -> str:
 async def save_connection(session: AsyncSession, team_id: str, api_key: str, *,
                           missing_scopes: Iterable[str] = (), connected_by: str | None = None,
                           secret: str | bytes | None = None) -> KlaviyoConnection:
-    """Stores a workspace's key encrypted (refusing without BOT_ENCRYPTION_KEY) and drops its cached results."""
+    """Stores a workspace's key encrypted (never without BOT_ENCRYPTION_KEY) and drops its cached results."""
     encrypted = encrypt_key(api_key, secret=secret)
     row = await session.get(KlaviyoConnection, team_id)
     if row is None:
@@ -457,7 +461,8 @@ async def save_connection(session: AsyncSession, team_id: str, api_key: str, *,
     return row
 
 
-async def load_api_key(session: AsyncSession, team_id: str, *, secret: str | bytes | None = None) -> str | None:
+async def load_api_key(session: AsyncSession, team_id: str, *,
+                       secret: str | bytes | None = None) -> str | None:
     """Returns the workspace's decrypted Klaviyo key, or None when it has not connected."""
     row = await session.get(KlaviyoConnection, team_id)
     return decrypt_key(row.encrypted_key, secret=secret) if row else None
@@ -484,7 +489,8 @@ class StoredKeyClientFactory:
         return KlaviyoClient(self._http, api_key, **self._client_options)
 
 
-def fixed_key_client_factory(http: aiohttp.ClientSession, api_key: str, **client_options: Any) -> ClientFactory:
+def fixed_key_client_factory(http: aiohttp.ClientSession, api_key: str,
+                             **client_options: Any) -> ClientFactory:
     """A factory for a single-workspace install: every team uses the one configured key."""
 
     async def client_for(team_id: str) -> KlaviyoClient:
@@ -634,7 +640,7 @@ class LookupService:
                 until = now if year == 0 else _as_datetime(_add_months(last, 1))
                 aggregate = await client.metric_aggregate(metric.id, ("count",), since=_as_datetime(first),
                                                           until=until, interval="month")
-                for moment, value in zip(aggregate.dates, aggregate.series("count")):
+                for moment, value in zip(aggregate.dates, aggregate.series("count"), strict=False):
                     counts[_month_start(moment)] = int(value)
                 older = counts.get(first, 0) > 0
                 readiness = _readiness(team_id, counts, now, lower_bound=older)
@@ -657,7 +663,7 @@ class LookupService:
             triggered = {fid for m in metrics if m.name.casefold() in _CART_METRICS | _BROWSE_METRICS
                          for fid in m.flow_ids}
             candidates = [f for f in flows if not f.archived
-                          and (f.id in triggered or _CART_WORDS.search(f.name) or _BROWSE_WORDS.search(f.name))]
+                          and (f.id in triggered or _abandonment_words(f.name))]
             candidates.sort(key=lambda f: (f.id not in triggered, f.status != "live", f.name.casefold()))
             rows: list[FlowAuditRow] = []
             for index, flow in enumerate(candidates[:MAX_AUDITED_FLOWS]):
@@ -706,7 +712,7 @@ class LookupService:
     async def _cached(self, team_id: str, kind: str, params: dict[str, Any], ttl: timedelta, cls: type[T],
                       produce: Callable[[], Awaitable[T]], *, refresh: bool = False,
                       keep: Callable[[T], bool] = lambda _: True) -> T:
-        """Serves from ReportCache when fresh; otherwise one shared task per key calls Klaviyo and stores it."""
+        """Serves from ReportCache when fresh; else one shared task per key calls Klaviyo and stores it."""
         key = cache_key(team_id, kind, params)
         task = self._inflight.get(key)
         if task is None:
@@ -812,28 +818,29 @@ class LookupService:
             return "USD"
         return info.currency or "USD"
 
-    async def _campaign_rows(self, client: KlaviyoClient, rows: Sequence[ReportRow]) -> tuple[CampaignRow, ...]:
+    async def _campaign_rows(self, client: KlaviyoClient,
+                             rows: Sequence[ReportRow]) -> tuple[CampaignRow, ...]:
         """Folds report rows per campaign and resolves names in batches (the report carries only ids)."""
         by_campaign: defaultdict[str, list[ReportRow]] = defaultdict(list)
         for row in rows:
             by_campaign[row.groupings.get("campaign_id", "")].append(row)
         ids_by_channel: defaultdict[str, list[str]] = defaultdict(list)
         for campaign_id, campaign_rows in by_campaign.items():
-            channel = _LIST_CHANNEL.get(campaign_rows[0].groupings.get("send_channel", "email"))
-            if channel:  # WhatsApp campaigns cannot be listed: the channel filter has no value for them
-                ids_by_channel[channel].append(campaign_id)
-        known = {}
-        for channel, ids in ids_by_channel.items():
-            for campaign in await client.list_campaigns(channel, ids=ids):  # type: ignore[arg-type]
+            list_channel = _LIST_CHANNEL.get(campaign_rows[0].groupings.get("send_channel", "email"))
+            if list_channel:  # WhatsApp campaigns cannot be listed: the channel filter has no value for them
+                ids_by_channel[list_channel].append(campaign_id)
+        known: dict[str, Campaign] = {}
+        for list_channel, ids in ids_by_channel.items():
+            for campaign in await client.list_campaigns(list_channel, ids=ids):  # type: ignore[arg-type]
                 known[campaign.id] = campaign
         result = []
         for campaign_id, campaign_rows in by_campaign.items():
             totals = _totals(campaign_rows)
             channel = campaign_rows[0].groupings.get("send_channel", "email")
-            campaign = known.get(campaign_id)
+            found = known.get(campaign_id)
+            sent = (found.send_time or found.scheduled_at) if found else None
             result.append(CampaignRow(
-                campaign_id, campaign.name if campaign else "", channel,
-                (campaign.send_time or campaign.scheduled_at) if campaign else None, int(totals["recipients"]),
+                campaign_id, found.name if found else "", channel, sent, int(totals["recipients"]),
                 *_rates(totals, campaign_rows, channel), revenue=round(totals["conversion_value"], 2),
                 conversions=int(totals["conversions"]), unsubscribes=int(totals["unsubscribes"])))
         oldest = datetime.min.replace(tzinfo=timezone.utc)
@@ -876,8 +883,9 @@ def _message_row(message_id: str, rows: Sequence[ReportRow]) -> FlowMessageRow:
     totals = _totals(rows)
     channel = rows[0].groupings.get("send_channel", "email")
     name = rows[0].groupings.get("flow_message_name") or message_id
-    return FlowMessageRow(message_id, name, channel, int(totals["recipients"]), *_rates(totals, rows, channel),
-                          revenue=round(totals["conversion_value"], 2), unsubscribes=int(totals["unsubscribes"]))
+    return FlowMessageRow(message_id, name, channel, int(totals["recipients"]),
+                          *_rates(totals, rows, channel), revenue=round(totals["conversion_value"], 2),
+                          unsubscribes=int(totals["unsubscribes"]))
 
 
 def _month_start(moment: datetime | date) -> date:
@@ -898,7 +906,8 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _readiness(team_id: str, counts: dict[date, int], now: datetime, *, lower_bound: bool) -> PredictiveReadiness:
+def _readiness(team_id: str, counts: dict[date, int], now: datetime, *,
+               lower_bound: bool) -> PredictiveReadiness:
     """Totals monthly order counts into a readiness result (month granularity)."""
     months = tuple(MonthCount(m, counts[m]) for m in sorted(counts))
     with_orders = [m.month for m in months if m.orders > 0]
@@ -908,7 +917,8 @@ def _readiness(team_id: str, counts: dict[date, int], now: datetime, *, lower_bo
         # From the start of the first month with orders to the end of the last one (or now).
         end = min(now, _as_datetime(_add_months(last, 1)))
         history = max(0, (end - _as_datetime(first)).days)
-    return PredictiveReadiness(team_id, True, sum(m.orders for m in months), history, first, last, months, now,
+    total = sum(m.orders for m in months)
+    return PredictiveReadiness(team_id, True, total, history, first, last, months, now,
                                history_is_lower_bound=lower_bound)
 
 
@@ -923,14 +933,20 @@ def _abandonment_kind(definition: FlowDefinition,
             return "browse_abandonment"
     if definition.trigger_metric_ids() and any(metric_names.get(m) for m in definition.trigger_metric_ids()):
         return None  # triggered by another known metric (e.g. Placed Order): not an abandonment flow
-    if _BROWSE_WORDS.search(definition.flow.name):
+    return _abandonment_words(definition.flow.name)
+
+
+def _abandonment_words(name: str) -> Literal["abandoned_cart", "browse_abandonment"] | None:
+    """Classifies a flow by the words in its name (English or Chinese)."""
+    if _BROWSE_WORDS.search(name):
         return "browse_abandonment"
-    if _CART_WORDS.search(definition.flow.name):
+    if _CART_WORDS.search(name):
         return "abandoned_cart"
     return None
 
 
-def _placed_order_sense(condition: dict[str, Any], placed_order_id: str) -> Literal["none", "ordered", "not_ordered"]:
+def _placed_order_sense(condition: dict[str, Any],
+                        placed_order_id: str) -> Literal["none", "ordered", "not_ordered"]:
     """Reads a FlowsProfileMetricCondition: Placed Order counted since the flow started, and which way."""
     if condition.get("type") != "profile-metric" or condition.get("metric_id") != placed_order_id:
         return "none"
@@ -942,18 +958,20 @@ def _placed_order_sense(condition: dict[str, Any], placed_order_id: str) -> Lite
     operator, value = measurement.get("operator"), measurement.get("value")
     if not isinstance(value, (int, float)):
         return "none"
-    if (operator == "equals" and value == 0) or (operator == "less-than" and 0 < value <= 1) \
-            or (operator == "less-than-or-equal" and 0 <= value < 1):
+    # Counts are whole numbers: "< 1" and "<= 0" mean zero orders, "> 0" and ">= 1" at least one.
+    zero = {"equals": value == 0, "less-than": 0 < value <= 1, "less-than-or-equal": 0 <= value < 1}
+    some = {"greater-than": 0 <= value < 1, "greater-than-or-equal": 0 < value <= 1, "not-equals": value == 0}
+    if zero.get(str(operator)):
         return "not_ordered"
-    if (operator == "greater-than" and 0 <= value < 1) or (operator == "greater-than-or-equal" and 0 < value <= 1) \
-            or (operator == "not-equals" and value == 0):
+    if some.get(str(operator)):
         return "ordered"
     return "none"
 
 
 def _groups(profile_filter: dict[str, Any] | None) -> list[list[dict[str, Any]]]:
     groups = (profile_filter or {}).get("condition_groups") or []
-    return [[c for c in g.get("conditions") or [] if isinstance(c, dict)] for g in groups if isinstance(g, dict)]
+    return [[c for c in g.get("conditions") or [] if isinstance(c, dict)]
+            for g in groups if isinstance(g, dict)]
 
 
 def _excludes_buyers(profile_filter: dict[str, Any] | None, placed_order_id: str) -> bool:
@@ -1013,8 +1031,9 @@ def check_flow(definition: FlowDefinition, placed_order_id: str | None) -> FlowC
             protected[str(action_id)] = protected.get(str(action_id), True) and here
         if kind == "conditional-split":
             condition = (action.get("data") or {}).get("profile_filter")
-            stack.append((links.get("next_if_true"), guarded or _excludes_buyers(condition, placed_order_id)))
-            stack.append((links.get("next_if_false"), guarded or _passes_all_buyers(condition, placed_order_id)))
+            yes_safe = guarded or _excludes_buyers(condition, placed_order_id)
+            no_safe = guarded or _passes_all_buyers(condition, placed_order_id)
+            stack.extend([(links.get("next_if_true"), yes_safe), (links.get("next_if_false"), no_safe)])
         elif kind == "multi-branch-split":
             for branch in (action.get("data") or {}).get("branches") or []:
                 stack.append(((branch.get("links") or {}).get("next"), guarded))
@@ -1073,7 +1092,8 @@ def _date_label(moment: datetime | None, lang: Lang, now: datetime) -> str:
         return "—"
     if lang == "zh":
         return f"{moment.month}月{moment.day}日" if moment.year == now.year else f"{moment:%Y-%m-%d}"
-    return f"{moment:%b} {moment.day}" if moment.year == now.year else f"{moment:%b} {moment.day}, {moment.year}"
+    day = f"{moment:%b} {moment.day}"
+    return day if moment.year == now.year else f"{day}, {moment.year}"
 
 
 def _month_label(month: date | None, lang: Lang) -> str:
@@ -1117,6 +1137,11 @@ def _section_block(text: str | None = None, fields_text: Sequence[str] = ()) -> 
         block["fields"] = [{"type": "mrkdwn", "text": _clip(f or " ", MAX_FIELD_CHARS)}
                            for f in list(fields_text)[:MAX_FIELDS]]
     return block
+
+
+def _fields(labels: Sequence[str], values: Sequence[str]) -> list[str]:
+    """Section fields that read "*Label*" over "value"."""
+    return [f"*{label}*\n{value}" for label, value in zip(labels, values, strict=False)]
 
 
 def _context_block(text: str) -> dict[str, Any]:
@@ -1164,8 +1189,8 @@ def render_campaign_stats(result: CampaignStats, lang: Lang = "en") -> Answer:
     """Renders campaign performance: a summary, the recent campaigns, and a Block Kit table."""
     zh = lang == "zh"
     period = timeframe_label(result.timeframe, lang)
-    money = lambda v: format_money(v, result.currency)  # noqa: E731
-    context = _provenance(result, lang, period, f"转化指标:{result.conversion_metric}" if zh
+    money = partial(format_money, currency=result.currency)
+    context = _provenance(result, lang, period, f"转化指标：{result.conversion_metric}" if zh
                           else f"conversions: {result.conversion_metric}")
     title = f"活动表现 · {period}" if zh else f"Campaign performance · {period}"
     rows = result.campaigns
@@ -1178,36 +1203,37 @@ def render_campaign_stats(result: CampaignStats, lang: Lang = "en") -> Answer:
     unsubscribes = sum(r.unsubscribes for r in rows)
     intro = (f"{len(rows)} 个活动 · {format_int(recipients)} 位收件人 · 归因收入 {money(revenue)} · "
              f"{format_int(unsubscribes)} 人退订" if zh else
-             f"{len(rows)} campaigns · {format_int(recipients)} recipients · {money(revenue)} attributed revenue · "
-             f"{format_int(unsubscribes)} unsubscribes")
+             f"{len(rows)} campaigns · {format_int(recipients)} recipients · "
+             f"{money(revenue)} attributed revenue · {format_int(unsubscribes)} unsubscribes")
     now = result.fetched_at
-    lines = [
-        (f"*{_name(r.name, r.campaign_id)}*({r.channel},{_date_label(r.send_time, lang, now)}):"
-         f"{format_int(r.recipients)} 收件人 · 打开率 {format_pct(r.open_rate_pct)} · 点击率 {format_pct(r.click_rate_pct)} · "
-         f"转化率 {format_pct(r.conversion_rate_pct)} · {money(r.revenue)} · 退订 {format_int(r.unsubscribes)}") if zh else
-        (f"*{_name(r.name, r.campaign_id)}* ({r.channel}, {_date_label(r.send_time, lang, now)}): "
-         f"{format_int(r.recipients)} recipients · open {format_pct(r.open_rate_pct)} · click {format_pct(r.click_rate_pct)} · "
-         f"conversion {format_pct(r.conversion_rate_pct)} · {money(r.revenue)} · {format_int(r.unsubscribes)} unsubscribes")
-        for r in rows
-    ]
+
+    def line(r: CampaignRow) -> str:
+        name, when = _name(r.name, r.campaign_id), _date_label(r.send_time, lang, now)
+        rates = (format_pct(r.open_rate_pct), format_pct(r.click_rate_pct), format_pct(r.conversion_rate_pct))
+        if zh:
+            return (f"*{name}*（{r.channel}，{when}）：{format_int(r.recipients)} 收件人 · 打开率 {rates[0]} · "
+                    f"点击率 {rates[1]} · 转化率 {rates[2]} · {money(r.revenue)} · 退订 {format_int(r.unsubscribes)}")
+        return (f"*{name}* ({r.channel}, {when}): {format_int(r.recipients)} recipients · open {rates[0]} · "
+                f"click {rates[1]} · conversion {rates[2]} · {money(r.revenue)} · "
+                f"{format_int(r.unsubscribes)} unsubscribes")
+
+    lines = [line(r) for r in rows]
     best = max(rows, key=lambda r: r.revenue)
     sections = (
         Section("最近的活动" if zh else "Recent campaigns", _bullets(lines, lang)),
         Section("收入最高" if zh else "Top earner", (Item("p", (
-            f"*{_name(best.name, best.campaign_id)}*:{money(best.revenue)}" if zh else
+            f"*{_name(best.name, best.campaign_id)}*：{money(best.revenue)}" if zh else
             f"*{_name(best.name, best.campaign_id)}*: {money(best.revenue)}")),)),
     )
     labels = (("收件人", "打开率", "点击率", "转化率", "收入", "退订") if zh else
               ("Recipients", "Open rate", "Click rate", "Conversion rate", "Revenue", "Unsubscribes"))
-    header = _section_block(f"*{title}*", [f"*{labels[0]}*\n{format_int(recipients)}",
-                                           f"*{labels[4]}*\n{money(revenue)}",
-                                           f"*{labels[5]}*\n{format_int(unsubscribes)}",
-                                           f"*{'活动数' if zh else 'Campaigns'}*\n{len(rows)}"])
+    header = _section_block(f"*{title}*", _fields(
+        (labels[0], labels[4], labels[5], "活动数" if zh else "Campaigns"),
+        (format_int(recipients), money(revenue), format_int(unsubscribes), str(len(rows)))))
     row_blocks = [_section_block(
         f"*{slack_escape(_name(r.name, r.campaign_id))}* · {r.channel} · {_date_label(r.send_time, lang, now)}",
-        [f"*{labels[0]}*\n{format_int(r.recipients)}", f"*{labels[1]}*\n{format_pct(r.open_rate_pct)}",
-         f"*{labels[2]}*\n{format_pct(r.click_rate_pct)}", f"*{labels[3]}*\n{format_pct(r.conversion_rate_pct)}",
-         f"*{labels[4]}*\n{money(r.revenue)}", f"*{labels[5]}*\n{format_int(r.unsubscribes)}"])
+        _fields(labels, (format_int(r.recipients), format_pct(r.open_rate_pct), format_pct(r.click_rate_pct),
+                         format_pct(r.conversion_rate_pct), money(r.revenue), format_int(r.unsubscribes))))
         for r in rows[:MAX_BLOCKS]]
     return Answer(lang=lang, title=title, intro=intro, sections=sections, context_line=context,
                   live="campaign_stats", private=result.private,
@@ -1219,8 +1245,8 @@ def render_flow_stats(result: FlowStats, lang: Lang = "en") -> Answer:
     """Renders flow performance per flow, with each flow's messages."""
     zh = lang == "zh"
     period = timeframe_label(result.timeframe, lang)
-    money = lambda v: format_money(v, result.currency)  # noqa: E731
-    context = _provenance(result, lang, period, f"转化指标:{result.conversion_metric}" if zh
+    money = partial(format_money, currency=result.currency)
+    context = _provenance(result, lang, period, f"转化指标：{result.conversion_metric}" if zh
                           else f"conversions: {result.conversion_metric}")
     title = f"自动化流程表现 · {period}" if zh else f"Flow performance · {period}"
     if not result.flows:
@@ -1233,15 +1259,16 @@ def render_flow_stats(result: FlowStats, lang: Lang = "en") -> Answer:
 
     def message_line(m: FlowMessageRow, escape: bool) -> str:
         name = slack_escape(m.name) if escape else m.name
+        opened, clicked = format_pct(m.open_rate_pct), format_pct(m.click_rate_pct)
         if zh:
-            return (f"{name}({m.channel}):{format_int(m.recipients)} 收件人 · 打开 {format_pct(m.open_rate_pct)} · "
-                    f"点击 {format_pct(m.click_rate_pct)} · {money(m.revenue)}")
-        return (f"{name} ({m.channel}): {format_int(m.recipients)} recipients · open {format_pct(m.open_rate_pct)} · "
-                f"click {format_pct(m.click_rate_pct)} · {money(m.revenue)}")
+            return (f"{name}（{m.channel}）：{format_int(m.recipients)} 收件人 · 打开 {opened} · "
+                    f"点击 {clicked} · {money(m.revenue)}")
+        return (f"{name} ({m.channel}): {format_int(m.recipients)} recipients · open {opened} · "
+                f"click {clicked} · {money(m.revenue)}")
 
     sections = []
     for flow in result.flows[:MAX_ITEMS]:
-        heading = (f"{flow.name}:{money(flow.revenue)},{format_int(flow.recipients)} 收件人" if zh else
+        heading = (f"{flow.name}：{money(flow.revenue)}，{format_int(flow.recipients)} 收件人" if zh else
                    f"{flow.name}: {money(flow.revenue)}, {format_int(flow.recipients)} recipients")
         sections.append(Section(heading, _bullets([message_line(m, False) for m in flow.messages], lang)))
     if len(result.flows) > MAX_ITEMS:
@@ -1256,16 +1283,16 @@ def render_flow_stats(result: FlowStats, lang: Lang = "en") -> Answer:
         status = f" · {flow.status}" if flow.status else ""
         blocks.append(_section_block(
             f"*{slack_escape(flow.name)}*{status}\n" + "\n".join(lines),
-            [f"*{labels[0]}*\n{format_int(flow.recipients)}", f"*{labels[1]}*\n{format_pct(flow.open_rate_pct)}",
-             f"*{labels[2]}*\n{format_pct(flow.click_rate_pct)}",
-             f"*{labels[3]}*\n{format_pct(flow.conversion_rate_pct)}", f"*{labels[4]}*\n{money(flow.revenue)}"]))
+            _fields(labels, (format_int(flow.recipients), format_pct(flow.open_rate_pct),
+                             format_pct(flow.click_rate_pct), format_pct(flow.conversion_rate_pct),
+                             money(flow.revenue)))))
     return Answer(lang=lang, title=title, intro=intro, sections=tuple(sections), context_line=context,
                   live="flow_stats", private=result.private,
                   extra_blocks=_table(_section_block(f"*{title}*\n{intro}"), blocks, len(result.flows), lang))
 
 
-_LISTING_TITLES = {"flows": ("Flows", "自动化流程"), "segments": ("Segments", "分群"), "lists": ("Lists", "列表"),
-                   "metrics": ("Metrics", "指标")}
+_LISTING_TITLES = {"flows": ("Flows", "自动化流程"), "segments": ("Segments", "分群"),
+                   "lists": ("Lists", "列表"), "metrics": ("Metrics", "指标")}
 
 
 @render_lookup.register
@@ -1273,10 +1300,11 @@ def render_listing(result: Listing, lang: Lang = "en") -> Answer:
     """Renders a listing of flows, segments, lists or metrics as a two-column table."""
     zh = lang == "zh"
     en_title, zh_title = _LISTING_TITLES[result.kind]
-    title = f"{zh_title}({len(result.rows)})" if zh else f"{en_title} ({len(result.rows)})"
+    title = f"{zh_title}（{len(result.rows)}）" if zh else f"{en_title} ({len(result.rows)})"
     context = _provenance(result, lang)
     if not result.rows:
-        intro = f"这个 Klaviyo 账户还没有{zh_title}。" if zh else f"This Klaviyo account has no {en_title.lower()} yet."
+        intro = (f"这个 Klaviyo 账户还没有{zh_title}。" if zh else
+                 f"This Klaviyo account has no {en_title.lower()} yet.")
         return Answer(lang=lang, title=title, intro=intro, context_line=context, live=result.kind,
                       private=result.private)
 
@@ -1289,10 +1317,10 @@ def render_listing(result: Listing, lang: Lang = "en") -> Answer:
         extra = f" · {row.status}" if row.status else ""
         return f"{count} 个档案{extra}" if zh else f"{count} profiles{extra}"
 
-    lines = [f"*{row.name}*: {describe(row)}" for row in result.rows]
+    lines = [f"*{row.name}*{'：' if zh else ': '}{describe(row)}" for row in result.rows]
     pairs = [(f"*{slack_escape(row.name)}*", slack_escape(describe(row))) for row in result.rows]
-    return Answer(lang=lang, title=title, sections=(Section(None, _bullets(lines, lang)),), context_line=context,
-                  live=result.kind, private=result.private,
+    return Answer(lang=lang, title=title, sections=(Section(None, _bullets(lines, lang)),),
+                  context_line=context, live=result.kind, private=result.private,
                   extra_blocks=_pairs_table(pairs, len(pairs), lang, _section_block(f"*{title}*")))
 
 
@@ -1303,110 +1331,117 @@ def render_predictive_readiness(result: PredictiveReadiness, lang: Lang = "en") 
     title = "预测分析就绪情况" if zh else "Predictive analytics readiness"
     context = _provenance(result, lang, "Placed Order")
     if not result.metric_found:
-        intro = ("还没有 *Placed Order* 指标,预测分析无法开始。请先连接店铺集成或发送 Placed Order 事件。" if zh else
-                 "There is no *Placed Order* metric yet, so predictions cannot start. Connect your store "
-                 "integration or send Placed Order events first.")
+        intro = ("还没有 *Placed Order* 指标，预测分析无法开始。请先连接店铺集成或发送 Placed Order 事件。"
+                 if zh else "There is no *Placed Order* metric yet, so predictions cannot start. Connect your "
+                 "store integration or send Placed Order events first.")
         return Answer(lang=lang, title=title, intro=intro, context_line=context, live="predictive_readiness",
                       private=result.private)
+    lower = result.history_is_lower_bound  # only the newest windows were read: orders began earlier still
     first, last = _month_label(result.first_order_month, lang), _month_label(result.last_order_month, lang)
-    about = ("至少" if zh else "at least") if result.history_is_lower_bound else ("约" if zh else "about")
-    if result.history_is_lower_bound:  # only the newest windows were read: orders began earlier still
+    if lower:
         first = f"{first}或更早" if zh else f"{first} or earlier"
-    orders = format_int(result.total_orders) + ("+" if result.history_is_lower_bound else "")
+    about = ("至少" if zh else "at least") if lower else ("约" if zh else "about")
+    orders = format_int(result.total_orders) + ("+" if lower else "")
+    days = result.history_days
     if result.ready:
-        intro = (f"✅ 已满足条件:{orders} 个订单,{about} {result.history_days} 天的订单历史"
-                 f"(要求 {READY_ORDERS}+ 订单、{READY_DAYS}+ 天)。" if zh else
-                 f"✅ Ready: {orders} orders over {about} {result.history_days} days of history "
+        intro = (f"✅ 已满足条件：{orders} 个订单，{about} {days} 天的订单历史"
+                 f"（要求 {READY_ORDERS}+ 订单、{READY_DAYS}+ 天）。" if zh else
+                 f"✅ Ready: {orders} orders over {about} {days} days of history "
                  f"(needs {READY_ORDERS}+ orders and {READY_DAYS}+ days).")
-        steps: list[str] = (["在分群中使用预测属性,例如“预测 CLV 高 且 流失风险为中或高”。",
-                             "若个人档案上仍看不到预测结果,请联系 Klaviyo 支持:部分账户配置或数据质量问题会延迟预测。"]
-                            if zh else
-                            ["Use predictive attributes in segments, e.g. “Predicted CLV is high AND churn risk is "
-                             "medium or high”.",
-                             "If profiles still show no predictions, contact Klaviyo support: some account "
-                             "configurations or data-quality issues delay them."])
+        steps = _text(lang, "ready_steps")
     else:
         gaps = []
         if result.orders_needed:
-            gaps.append(f"还差 {format_int(result.orders_needed)} 个订单" if zh
-                        else f"{format_int(result.orders_needed)} more orders")
+            needed = format_int(result.orders_needed)
+            gaps.append(f"还差 {needed} 个订单" if zh else f"{needed} more orders")
         if result.days_needed:
-            gaps.append(f"还差约 {result.days_needed} 天历史" if zh else f"about {result.days_needed} more days of history")
-        intro = (f"⏳ 尚未满足条件:{orders} 个订单,{about} {result.history_days} 天的订单历史;"
-                 f"{'、'.join(gaps)}。" if zh else
-                 f"⏳ Not yet: {orders} orders over {about} {result.history_days} days of history; "
-                 f"{' and '.join(gaps)} needed.")
+            gaps.append(f"还差约 {result.days_needed} 天历史" if zh
+                        else f"about {result.days_needed} more days of history")
+        intro = (f"⏳ 尚未满足条件：{orders} 个订单，{about} {days} 天的订单历史；{'、'.join(gaps)}。" if zh else
+                 f"⏳ Not yet: {orders} orders over {about} {days} days of history; {' and '.join(gaps)} needed.")
+        steps = _text(lang, "waiting_steps")
         pace = result.recent_monthly_orders
-        eta = ""
         if result.orders_needed and pace > 0:
             months = -(-result.orders_needed // int(max(pace, 1)))
-            eta = (f"按最近每月约 {pace:.0f} 单的速度,大约还需 {months} 个月。" if zh else
-                   f"At your recent pace of about {pace:.0f} orders a month, that is roughly {months} more months.")
-        steps = (["在此期间,用行为分群近似流失风险:*Placed Order 至少 2 次* 且 *过去 90 天内 Placed Order 为 0 次*。",
-                  "用“Placed Order 至少 2 次”近似高价值客户,并按最近下单时间设置赢回流程。",
-                  "达到门槛后预测会自动出现,无需操作。"] if zh else
-                 ["Meanwhile, approximate churn risk with a behaviour-based segment: *Placed Order at least 2 times* "
-                  "AND *Placed Order zero times in the last 90 days*.",
-                  "Approximate high-value customers with “Placed Order at least 2 times” and drive win-back flows "
-                  "from the last order date.",
-                  "Predictions appear on their own once the thresholds are met; nothing to switch on."])
-        if eta:
-            steps.insert(0, eta)
-    facts = ([f"订单总数:{orders}(需要 {READY_ORDERS}+)",
-              f"订单历史:{about} {result.history_days} 天(需要 {READY_DAYS}+)", f"首个有订单的月份:{first}",
-              f"最近有订单的月份:{last}"] if zh else
-             [f"Orders: {orders} (needs {READY_ORDERS}+)",
-              f"Order history: {about} {result.history_days} days (needs {READY_DAYS}+)",
-              f"First month with orders: {first}", f"Latest month with orders: {last}"])
-    recent = [m for m in result.months if m.orders or m.month >= (result.first_order_month or m.month)][-12:]
-    trend = " · ".join(f"{_month_label(m.month, lang)} {format_int(m.orders)}" for m in recent)
-    sections = (Section("你的数据" if zh else "Your numbers", tuple(Item("bullet", f) for f in facts)),
+            steps.insert(0, f"按最近每月约 {pace:.0f} 单的速度，大约还需 {months} 个月。" if zh else
+                         f"At your recent pace of about {pace:.0f} orders a month, that is roughly "
+                         f"{months} more months.")
+    labels = _text(lang, "readiness_labels")
+    values = [f"{orders}（需要 {READY_ORDERS}+）" if zh else f"{orders} (needs {READY_ORDERS}+)",
+              f"{about} {days} 天（需要 {READY_DAYS}+）" if zh else f"{about} {days} days (needs {READY_DAYS}+)",
+              first, last]
+    separator = "：" if zh else ": "
+    facts = tuple(Item("bullet", f"{label}{separator}{value}") for label, value in zip(labels, values, strict=False))
+    sections = (Section("你的数据" if zh else "Your numbers", facts),
                 Section("下一步" if zh else "What to do", tuple(Item("step", s) for s in steps)))
-    labels = (("订单", "历史天数", "首月", "最近月份", "结论") if zh else
-              ("Orders", "Days of history", "First month", "Latest month", "Verdict"))
     verdict = ("✅ 就绪" if zh else "✅ Ready") if result.ready else ("⏳ 未就绪" if zh else "⏳ Not yet")
-    blocks: list[dict[str, Any]] = [
-        _section_block(f"*{title}*", [f"*{labels[0]}*\n{format_int(result.total_orders)} / {READY_ORDERS}",
-                                      f"*{labels[1]}*\n{result.history_days} / {READY_DAYS}",
-                                      f"*{labels[2]}*\n{first}", f"*{labels[3]}*\n{last}",
-                                      f"*{labels[4]}*\n{verdict}"])]
-    if trend:
-        blocks.append(_context_block(trend))
+    blocks: list[dict[str, Any]] = [_section_block(f"*{title}*", _fields(
+        [*labels, "结论" if zh else "Verdict"],
+        [f"{orders} / {READY_ORDERS}", f"{days} / {READY_DAYS}", first, last, verdict]))]
+    recent = [m for m in result.months if m.orders or m.month >= (result.first_order_month or m.month)][-12:]
+    if recent:
+        blocks.append(_context_block(" · ".join(f"{_month_label(m.month, lang)} {format_int(m.orders)}"
+                                                for m in recent)))
     return Answer(lang=lang, title=title, intro=intro, sections=sections, context_line=context,
                   live="predictive_readiness", private=result.private, extra_blocks=tuple(blocks))
 
 
-def _fix_text(row: FlowAuditRow, lang: Lang) -> str:
-    names = "、".join(row.check.unprotected) if lang == "zh" else ", ".join(row.check.unprotected)
-    if lang == "zh":
-        return ("修复:添加流程过滤条件 *自进入此流程以来 Placed Order 为 0 次*(流程 → 触发器 → Flow filters),"
-                f"它会在每一步前重新检查;或在这些消息前添加条件分支 *自进入此流程以来 Placed Order 至少 1 次*"
-                f"(是 → 退出):{names}。")
-    return ("Fix: add the flow filter *Placed Order zero times since starting this flow* (Flow → Trigger → "
-            "Flow filters), which is re-checked before every step; or add a conditional split *Placed Order "
-            f"at least once since starting this flow* (yes → exit) right before: {names}.")
+_TEXT: dict[str, tuple[list[str], list[str]]] = {
+    "ready_steps": (
+        ["Use predictive attributes in segments, e.g. “Predicted CLV is high AND churn risk is medium or high”.",
+         "If profiles still show no predictions, contact Klaviyo support: some account configurations or "
+         "data-quality issues delay them."],
+        ["在分群中使用预测属性，例如“预测 CLV 高 且 流失风险为中或高”。",
+         "若个人档案上仍看不到预测结果，请联系 Klaviyo 支持：部分账户配置或数据质量问题会延迟预测。"]),
+    "waiting_steps": (
+        ["Meanwhile, approximate churn risk with a behaviour-based segment: *Placed Order at least 2 times* "
+         "AND *Placed Order zero times in the last 90 days*.",
+         "Approximate high-value customers with “Placed Order at least 2 times” and drive win-back flows from "
+         "the last order date.",
+         "Predictions appear on their own once the thresholds are met; nothing to switch on."],
+        ["在此期间，用行为分群近似流失风险：*Placed Order 至少 2 次* 且 *过去 90 天内 Placed Order 为 0 次*。",
+         "用“Placed Order 至少 2 次”近似高价值客户，并按最近下单时间设置赢回流程。",
+         "达到门槛后预测会自动出现，无需操作。"]),
+    "readiness_labels": (["Orders", "Order history", "First month with orders", "Latest month with orders"],
+                         ["订单总数", "订单历史", "首个有订单的月份", "最近有订单的月份"]),
+    "flow_fix": (
+        ["Fix: add the flow filter *Placed Order zero times since starting this flow* (Flow → Trigger → Flow "
+         "filters), which is re-checked before every step; or add a conditional split *Placed Order at least "
+         "once since starting this flow* (yes → exit) right before: "],
+        ["修复：添加流程过滤条件 *自进入此流程以来 Placed Order 为 0 次*（流程 → 触发器 → Flow filters），"
+         "它会在每一步前重新检查；或在这些消息前添加条件分支 *自进入此流程以来 Placed Order 至少 1 次*"
+         "（是 → 退出）："]),
+}
+
+
+def _text(lang: Lang, key: str) -> list[str]:
+    """A fresh copy of a bilingual text list (callers may insert into it)."""
+    en, zh = _TEXT[key]
+    return list(zh if lang == "zh" else en)
 
 
 def _audit_line(row: FlowAuditRow, lang: Lang, escape: bool) -> str:
     zh = lang == "zh"
-    name = slack_escape(row.name) if escape else row.name
-    kind = {"abandoned_cart": ("abandoned cart", "弃购"), "browse_abandonment": ("browse abandonment", "浏览放弃")}[row.kind]
-    label = f"{kind[1]} · {row.status or '—'}" if zh else f"{kind[0]} · {row.status or '—'}"
+    clean = slack_escape if escape else str
+    name = clean(row.name)
+    kind = {"abandoned_cart": ("abandoned cart", "弃购"),
+            "browse_abandonment": ("browse abandonment", "浏览放弃")}[row.kind][1 if zh else 0]
+    label = f"{kind} · {row.status or '—'}"
     check = row.check
     if check.verdict == "ok":
-        how = ({"flow_filter": "流程过滤条件排除了已下单的人", "splits": "每条消息前都有 Placed Order 条件分支"} if zh else
-               {"flow_filter": "the flow filter excludes people who ordered",
-                "splits": "a Placed Order split guards every message"})[check.protection]
-        return f"✅ *{name}*({label}):{how}。" if zh else f"✅ *{name}* ({label}): ok, {how}."
+        how = {"flow_filter": ("the flow filter excludes people who ordered", "流程过滤条件排除了已下单的人"),
+               "splits": ("a Placed Order split guards every message", "每条消息前都有 Placed Order 条件分支"),
+               "none": ("", "")}[check.protection][1 if zh else 0]
+        return f"✅ *{name}*（{label}）：{how}。" if zh else f"✅ *{name}* ({label}): ok, {how}."
     if check.verdict == "at_risk":
-        which = ("、" if zh else ", ").join(slack_escape(n) if escape else n for n in check.unprotected)
-        head = (f"⚠️ *{name}*({label}):有风险,已下单的人仍可能收到:{which}。" if zh else
+        which = ("、" if zh else ", ").join(clean(n) for n in check.unprotected)
+        head = (f"⚠️ *{name}*（{label}）：有风险，已下单的人仍可能收到：{which}。" if zh else
                 f"⚠️ *{name}* ({label}): at risk, people who already ordered can still get: {which}.")
-        fix = _fix_text(row, lang)
-        return f"{head}\n{slack_escape(fix) if escape else fix}"
+        fix = _text(lang, "flow_fix")[0] + which + ("。" if zh else ".")
+        return f"{head}\n{fix}"
     if check.verdict == "no_messages":
-        return f"➖ *{name}*({label}):还没有消息。" if zh else f"➖ *{name}* ({label}): has no messages yet."
-    return (f"❔ *{name}*({label}):缺少 Placed Order 指标,无法检查。" if zh else
+        return f"➖ *{name}*（{label}）：还没有消息。" if zh else f"➖ *{name}* ({label}): has no messages yet."
+    return (f"❔ *{name}*（{label}）：缺少 Placed Order 指标，无法检查。" if zh else
             f"❔ *{name}* ({label}): cannot be checked without a Placed Order metric.")
 
 
@@ -1417,20 +1452,21 @@ def render_flow_audit(result: FlowAudit, lang: Lang = "en") -> Answer:
     title = "弃购 / 浏览放弃流程检查" if zh else "Abandoned-cart and browse-abandonment audit"
     context = _provenance(result, lang)
     if not result.flows:
-        intro = ("没有找到弃购或浏览放弃流程(按触发指标 Checkout Started / Added to Cart / Viewed Product 和名称查找)。"
-                 if zh else
+        intro = ("没有找到弃购或浏览放弃流程（按触发指标 Checkout Started / Added to Cart / Viewed Product "
+                 "和名称查找）。" if zh else
                  "No abandoned-cart or browse-abandonment flows were found (by trigger metric Checkout Started, "
                  "Added to Cart or Viewed Product, and by name).")
         return Answer(lang=lang, title=title, intro=intro, context_line=context, live="flow_audit",
                       private=result.private)
     at_risk = sum(1 for r in result.flows if r.check.verdict == "at_risk")
-    intro = (f"检查了 {len(result.flows)} 个流程,{at_risk} 个有风险。" if zh else
+    intro = (f"检查了 {len(result.flows)} 个流程，{at_risk} 个有风险。" if zh else
              f"Checked {len(result.flows)} flows: {at_risk} at risk.")
     if not result.placed_order_found:
-        intro += (" 没有 Placed Order 指标,无法判断是否排除已下单客户。" if zh else
+        intro += (" 没有 Placed Order 指标，无法判断是否排除已下单客户。" if zh else
                   " There is no Placed Order metric, so exits on purchase cannot be checked.")
     if result.skipped:
-        intro += (f" 另有 {result.skipped} 个流程未检查。" if zh else f" {result.skipped} more flows were not checked.")
+        intro += (f" 另有 {result.skipped} 个流程未检查。" if zh else
+                  f" {result.skipped} more flows were not checked.")
     lines = [_audit_line(r, lang, escape=False) for r in result.flows]
     blocks = [_section_block(_audit_line(r, lang, escape=True)) for r in result.flows]
     return Answer(lang=lang, title=title, intro=intro, sections=(Section(None, _bullets(lines, lang)),),
@@ -1443,15 +1479,17 @@ def render_key_check(check: KeyCheck, key_fingerprint: str, lang: Lang = "en") -
     zh = lang == "zh"
     title = "连接 Klaviyo" if zh else "Connect Klaviyo"
     if not check.valid:
-        intro = (f"Klaviyo 拒绝了密钥 {key_fingerprint}:它无效或已被撤销。请在 Klaviyo 的 设置 → API keys 中新建私有密钥。"
-                 if zh else f"Klaviyo rejected the key {key_fingerprint}: it is invalid or was revoked. Create a "
-                 "private key in Klaviyo under Settings → API keys.")
+        intro = (f"Klaviyo 拒绝了密钥 {key_fingerprint}：它无效或已被撤销。"
+                 "请在 Klaviyo 的 设置 → API keys 中新建私有密钥。" if zh else
+                 f"Klaviyo rejected the key {key_fingerprint}: it is invalid or was revoked. "
+                 "Create a private key in Klaviyo under Settings → API keys.")
         return Answer(lang=lang, title=title, intro=intro)
     account = check.account.name if check.account else "Klaviyo"
-    intro = (f"已连接 {account}(密钥 {key_fingerprint})。" if zh else f"Connected {account} (key {key_fingerprint}).")
-    items: tuple[Item, ...] = ()
-    if check.missing_scopes:
-        scopes = ", ".join(f"`{s}`" for s in check.missing_scopes)
-        items = (Item("p", f"密钥缺少这些只读权限,相关查询将无法使用:{scopes}。" if zh else
-                      f"The key lacks these read scopes, so the lookups that need them will not work: {scopes}."),)
-    return Answer(lang=lang, title=title, intro=intro, sections=(Section(None, items),) if items else ())
+    intro = (f"已连接 {account}（密钥 {key_fingerprint}）。" if zh else
+             f"Connected {account} (key {key_fingerprint}).")
+    if not check.missing_scopes:
+        return Answer(lang=lang, title=title, intro=intro)
+    scopes = ", ".join(f"`{s}`" for s in check.missing_scopes)
+    note = (f"密钥缺少这些只读权限，相关查询将无法使用：{scopes}。" if zh else
+            f"The key lacks these read scopes, so the lookups that need them will not work: {scopes}.")
+    return Answer(lang=lang, title=title, intro=intro, sections=(Section(None, (Item("p", note),)),))

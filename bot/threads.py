@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.db import ThreadContext, utcnow
 from knowledge.models import ThreadState
@@ -28,10 +28,15 @@ class ThreadKey:
         return cls("terminal", "cli", thread_id)
 
 
-async def load_state(session: AsyncSession, key: ThreadKey) -> ThreadState | None:
-    """Returns what we remember about this thread, or None for a new thread."""
-    row = await session.get(ThreadContext, (key.team_id, key.channel_id, key.thread_ts),
-                            populate_existing=True)
+_T = ThreadContext.__table__
+_LOAD = select(_T.c.area, _T.c.role, _T.c.goal, _T.c.lang, _T.c.last_entry, _T.c.lang_pinned, _T.c.turns)
+
+
+async def load_state(conn: AsyncSession | AsyncConnection, key: ThreadKey) -> ThreadState | None:
+    """Returns what we remember about this thread, or None for a new thread (one Core SELECT)."""
+    result = await conn.execute(_LOAD.where(_T.c.team_id == key.team_id, _T.c.channel_id == key.channel_id,
+                                            _T.c.thread_ts == key.thread_ts))
+    row = result.first()
     if row is None:
         return None
     return ThreadState(area=row.area, role=row.role, goal=row.goal, lang=row.lang,  # type: ignore[arg-type]
@@ -44,14 +49,14 @@ def changed_fields(before: ThreadState | None, after: ThreadState) -> dict[str, 
     return {f: getattr(after, f) for f in STATE_FIELDS if getattr(after, f) != getattr(before, f)}
 
 
-async def save_changes(session: AsyncSession, key: ThreadKey, changes: dict[str, Any]) -> None:
+async def save_changes(session: AsyncSession | AsyncConnection, key: ThreadKey, changes: dict[str, Any]) -> None:
     """Creates the thread row or updates only the changed columns, atomically (one upsert)."""
     now = utcnow()
     values: dict[str, Any] = {"team_id": key.team_id, "channel_id": key.channel_id,
                               "thread_ts": key.thread_ts, "lang_pinned": False, "turns": 1,
                               "created_at": now, "updated_at": now}
     values.update(changes)
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    dialect = _dialect(session)
     stmt: Any
     if dialect == "postgresql":
         stmt = postgresql.insert(ThreadContext).values(**values)
@@ -64,7 +69,12 @@ async def save_changes(session: AsyncSession, key: ThreadKey, changes: dict[str,
     await session.execute(stmt)
 
 
-async def reset_thread(session: AsyncSession, key: ThreadKey) -> None:
+def _dialect(conn: AsyncSession | AsyncConnection) -> str:
+    bind = conn.bind if isinstance(conn, AsyncSession) else conn.engine
+    return bind.dialect.name if bind is not None else "sqlite"
+
+
+async def reset_thread(session: AsyncSession | AsyncConnection, key: ThreadKey) -> None:
     """Forgets everything about this thread."""
     await session.execute(delete(ThreadContext).where(
         ThreadContext.team_id == key.team_id, ThreadContext.channel_id == key.channel_id,

@@ -89,7 +89,7 @@ def test_thread_keeps_context_across_processes_postgresql(workdir):
         url = PG_URL.rsplit("/", 1)[0] + "/" + db
         proc = run(["db", "upgrade"], workdir, {"DATABASE_URL": url})
         assert proc.returncode == 0, proc.stderr.decode()
-        assert "revision 0001" in proc.stdout.decode()
+        assert "revision 0002 (head 0002)" in proc.stdout.decode()
         _thread_flow(workdir, {"DATABASE_URL": url})
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))

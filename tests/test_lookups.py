@@ -19,7 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.crypto import decrypt_key, encrypt_key, fingerprint, looks_like_private_key, redact_private_keys
 from bot.db import KlaviyoConnection, ReportCache, make_sessionmaker, session_scope
 from bot.errors import ConfigError
-from bot.klaviyo import FlowDefinition, Flow, KlaviyoAuthError, KlaviyoClient, KlaviyoScopeError, Timeframe
+from bot.klaviyo import (
+    Flow,
+    FlowDefinition,
+    KlaviyoAuthError,
+    KlaviyoClient,
+    KlaviyoScopeError,
+    KlaviyoUnavailable,
+    Timeframe,
+)
 from bot.lookups import (
     CampaignStats,
     FlowAudit,
@@ -325,7 +333,7 @@ async def test_errors_are_not_cached(fake: FakeKlaviyoApi, make_service) -> None
     fake.server_error("/api/campaign-values-reports", times=4)
     service = make_service(fake)
 
-    with pytest.raises(Exception):
+    with pytest.raises(KlaviyoUnavailable):
         await service.campaign_stats(TEAM)
     stats = await service.campaign_stats(TEAM)
 

@@ -93,4 +93,11 @@ async def test_migrations_build_the_same_schema_as_the_models(engine):
     async with engine.connect() as conn:
         diffs, tables = await conn.run_sync(compare)
     assert {t.name for t in Base.metadata.sorted_tables} <= tables
-    assert diffs == []
+    assert {"slack_installations", "slack_bots", "slack_oauth_states"} <= tables
+    # slack_sdk owns the OAuth tables; everything else must match our models exactly
+    def table_of(diff):  # type: ignore[no-untyped-def]
+        obj = diff[1]
+        return getattr(obj, "name", "") if diff[0].endswith("_table") else getattr(getattr(obj, "table", None), "name", "")
+
+    ours = [d for d in diffs if not table_of(d).startswith("slack_")]
+    assert ours == []

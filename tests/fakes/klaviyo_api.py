@@ -150,7 +150,7 @@ class SendStats:
     def statistics(self, names: list[str], factor: float = 1.0) -> dict[str, float]:
         """The requested report statistics; rates are fractions rounded like Klaviyo's (4 places)."""
         def n(x: float) -> int:
-            return int(round(x * factor))
+            return round(x * factor)
 
         delivered = max(n(self.delivered), 1)
         recipients = max(n(self.recipients), 1)
@@ -474,7 +474,7 @@ def _seeded_flows(rng: random.Random, data: KlaviyoDataset, po: str, created: da
 
 # --------------------------------------------------------------------------- filters and timeframes
 
-_CALL = re.compile(r"^([a-z-]+)\((.*)\)$", re.S)
+_CALL = re.compile(r"^([a-z-]+)\((.*)\)$", re.DOTALL)
 
 
 def _split_args(text: str) -> list[str]:
@@ -533,7 +533,7 @@ def _filter_value(raw: str) -> Any:
 
 def _parse_moment(raw: str) -> datetime | None:
     try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(raw)
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
