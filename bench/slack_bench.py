@@ -5,7 +5,8 @@ request it measures the ack (the HTTP response to Slack) and the end-to-end time
 chat.postMessage, and the throughput (answers per second). The bare app only acks and posts a fixed text,
 so the ratios show what the bot's own work costs. Run on SQLite and on PostgreSQL:
 
-    python bench/slack_bench.py [--requests 300] [--concurrency 50] [--pg postgresql://postgres@127.0.0.1/test]
+    python bench/slack_bench.py [--requests 300] [--concurrency 50] \
+        [--pg postgresql://postgres@127.0.0.1:5432/klaviyo_bench]
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ async def wait_ready(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"server at {url} did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to show where the time goes."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
@@ -98,7 +105,27 @@ async def load(port: int, slack: FakeSlackApi, n: int, concurrency: int) -> dict
             "answers": len(e2e)}
 
 
+async def ensure_database(url: str) -> None:
+    """Creates the PostgreSQL database named in `url` when it does not exist yet."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from bot.db import make_engine, normalize_url
+
+    parsed = make_url(normalize_url(url))
+    admin = make_engine(parsed.set(database="postgres").render_as_string(hide_password=False),
+                        isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        exists = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                     {"n": parsed.database})).first()
+        if not exists:
+            await conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    await admin.dispose()
+
+
 async def run(args: argparse.Namespace) -> None:
+    if args.pg:
+        await ensure_database(args.pg)
     async with FakeSlackApi() as slack:
         env = {**os.environ, "SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": SECRET,
                "SLACK_API_URL": slack.api_base_url, "LOG_LEVEL": "WARNING"}
@@ -119,18 +146,22 @@ async def run(args: argparse.Namespace) -> None:
             try:
                 await wait_ready(f"http://127.0.0.1:{port}/slack/events")
                 await load(port, slack, min(20, args.requests), args.concurrency)  # warm-up
-                results.append((name, await load(port, slack, args.requests, args.concurrency)))
+                cpu0 = cpu_seconds(proc.pid)
+                result = await load(port, slack, args.requests, args.concurrency)
+                result["cpu_ms"] = (cpu_seconds(proc.pid) - cpu0) * 1000 / args.requests
+                results.append((name, result))
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
         print(f"{args.requests} /klaviyo commands, {args.concurrency} at a time, fake Slack on loopback\n")
         print("| server | ack p50 ms | ack p99 ms | end-to-end p50 ms | end-to-end p99 ms | answers/s | "
-              "throughput vs bare | p99 e2e vs bare |")
-        print("|---|---|---|---|---|---|---|---|")
+              "throughput vs bare | p99 e2e vs bare | server CPU ms/answer |")
+        print("|---|---|---|---|---|---|---|---|---|")
         base = results[0][1]
         for name, r in results:
             print(f"| {name} | {r['ack_p50']:.1f} | {r['ack_p99']:.1f} | {r['e2e_p50']:.1f} | {r['e2e_p99']:.1f} | "
-                  f"{r['rps']:.0f} | {r['rps'] / base['rps']:.2f} | {r['e2e_p99'] / base['e2e_p99']:.2f} |")
+                  f"{r['rps']:.0f} | {r['rps'] / base['rps']:.2f} | {r['e2e_p99'] / base['e2e_p99']:.2f} | "
+                  f"{r['cpu_ms']:.2f} |")
 
 
 def main() -> None:

@@ -116,6 +116,12 @@ def make_engine(url: str, **kwargs: object) -> AsyncEngine:
     """Creates the engine; SQLite gets WAL and a busy timeout so several processes can share the file."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
+        if ":memory:" not in url and url.rstrip("/") != "sqlite+aiosqlite:" and "poolclass" not in kwargs:
+            # One connection per process: SQLite has one writer at a time anyway, and writers that queue on
+            # the pool wait microseconds, where writers that collide on the file lock sleep in SQLite's busy
+            # handler for up to 100 ms at a time. Other processes still share the file through the lock.
+            kwargs.setdefault("pool_size", 1)
+            kwargs.setdefault("max_overflow", 0)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")

@@ -200,11 +200,14 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
+_JITTER = random.Random()
+
+
 def backoff_delay(attempt: int, *, base: float = 1.0, cap: float = 8.0,
                   rng: random.Random | None = None) -> float:
     """Exponential backoff with jitter: attempt 1 waits 0.5-1 s, attempt 2 1-2 s, ..., at most `cap`."""
-    step = min(cap, base * 2 ** (attempt - 1))
-    return step * (0.5 + 0.5 * (rng or random).random())
+    step: float = min(cap, base * 2.0 ** (attempt - 1))
+    return step * (0.5 + 0.5 * (rng or _JITTER).random())
 
 
 # --------------------------------------------------------------------------- values
@@ -429,12 +432,14 @@ class KlaviyoClient:
         return self.base_url + path_or_url
 
     async def _request(self, method: str, path_or_url: str, *, params: dict[str, str] | None = None,
-                       body: dict[str, Any] | None = None, read: bool = True) -> dict[str, Any]:
+                       body: dict[str, Any] | None = None, read: bool | None = None) -> dict[str, Any]:
         """Sends one logical request with retries; returns the JSON document or raises a KlaviyoError.
 
-        `read` marks calls that change nothing (GETs and the report/aggregate POSTs), which are safe to
-        repeat after a 5xx or a timeout. A 429 means nothing was done, so it is retried for any call.
+        `read` marks calls that change nothing (GETs by default; the report and aggregate POSTs say so),
+        which are safe to repeat after a 5xx or a timeout. A 429 means nothing was done, so any call
+        is retried after one.
         """
+        read = method == "GET" if read is None else read
         url = self._url(path_or_url)
         path = urlsplit(url).path
         data = json.dumps(body) if body is not None else None
@@ -492,16 +497,15 @@ class KlaviyoClient:
         """Collects `data` across pages by following `links.next`, at most `max_pages` requests."""
         limit = max_pages or self.max_pages
         items: list[dict[str, Any]] = []
-        next_url: str | None = path
-        query = params
+        url, query = path, params
         for _ in range(limit):
-            doc = await self._request("GET", next_url, params=query)
+            doc = await self._request("GET", url, params=query)
             items.extend(d for d in doc.get("data") or [] if isinstance(d, dict))
             # The spec types links.next as a non-nullable string, but Klaviyo sends null on the last page.
-            next_url = (doc.get("links") or {}).get("next") or None
-            query = None  # the next link already carries every parameter, including page[cursor]
+            next_url = (doc.get("links") or {}).get("next")
             if not next_url:
                 return items
+            url, query = next_url, None  # the next link carries every parameter, including page[cursor]
         logger.warning("Klaviyo GET %s: stopped after %d pages; more results were not read", path, limit)
         return items
 
@@ -629,7 +633,7 @@ class KlaviyoClient:
         }
         if by:
             attributes["by"] = list(by)
-        doc = await self._request("POST", "/api/metric-aggregates",
+        doc = await self._request("POST", "/api/metric-aggregates", read=True,
                                   body={"data": {"type": "metric-aggregate", "attributes": attributes}})
         attrs = (doc.get("data") or {}).get("attributes") or {}
         dates = tuple(d for d in (_parse_dt(x) for x in attrs.get("dates") or []) if d is not None)
@@ -675,11 +679,11 @@ class KlaviyoClient:
             attributes["filter"] = flt
         body = {"data": {"type": rtype, "attributes": attributes}}
         rows: list[ReportRow] = []
-        url: str | None = path
+        url = path
         # The spec gives these endpoints a page_cursor query parameter but documents only links.self; a
         # links.next, if Klaviyo ever sends one, is followed with the same body, a few pages at most.
         for _ in range(5):
-            doc = await self._request("POST", url, body=body)
+            doc = await self._request("POST", url, body=body, read=True)  # a query, despite the POST
             for result in ((doc.get("data") or {}).get("attributes") or {}).get("results") or []:
                 if isinstance(result, dict):
                     groups, values = result.get("groupings") or {}, result.get("statistics") or {}
@@ -687,9 +691,10 @@ class KlaviyoClient:
                         groupings={k: str(v) for k, v in groups.items() if v is not None},
                         statistics={k: float(v) for k, v in values.items() if isinstance(v, (int, float))},
                     ))
-            url = (doc.get("links") or {}).get("next") or None
-            if not url:
+            next_url = (doc.get("links") or {}).get("next")
+            if not next_url:
                 break
+            url = next_url
         return rows
 
     # ----------------------------------------------------------------- key check
@@ -709,7 +714,7 @@ class KlaviyoClient:
         results = await asyncio.gather(*(probe() for probe in probes.values()), return_exceptions=True)
         missing: list[str] = []
         account: Account | None = None
-        for scope, result in zip(probes, results):
+        for scope, result in zip(probes, results, strict=True):
             if isinstance(result, KlaviyoAuthError):
                 return KeyCheck(valid=False)
             if isinstance(result, KlaviyoScopeError):
@@ -843,7 +848,8 @@ def _list(resource: dict[str, Any]) -> KlaviyoList:
 def _metric(resource: dict[str, Any]) -> Metric:
     a = _attrs(resource)
     # `integration` is an untyped object in the spec; Klaviyo sends {"object", "id", "name", "category"}.
-    integration = a.get("integration") if isinstance(a.get("integration"), dict) else {}
+    raw = a.get("integration")
+    integration: dict[str, Any] = raw if isinstance(raw, dict) else {}
     triggers = ((resource.get("relationships") or {}).get("flow-triggers") or {}).get("data") or []
     return Metric(
         id=str(resource.get("id")),

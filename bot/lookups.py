@@ -67,7 +67,8 @@ MAX_FIELD_CHARS = 2000
 MAX_SECTION_CHARS = 3000
 MAX_ITEMS = 10  # bullets per Answer section before "and N more"
 
-CAMPAIGN_STATISTICS = (
+# Asked of both values reports (campaigns and flows); one request carries them all.
+ASKED_STATISTICS = (
     "recipients", "delivered", "opens_unique", "open_rate", "clicks_unique", "click_rate",
     "conversion_uniques", "conversion_rate", "conversions", "conversion_value", "unsubscribes",
 )
@@ -147,7 +148,7 @@ _MONTH_KEYS = {1: "last_30_days", 3: "last_3_months", 12: "last_12_months"}
 
 def parse_timeframe(text: str | None, *, default: str = "last_30_days",
                     now: datetime | None = None) -> Timeframe:
-    """Finds a timeframe in friendly text ("30d", "last 30 days", "this month", "最近30天"), else the default."""
+    """Finds a timeframe in text like "30d", "last 30 days", "this month" or "最近30天"; else the default."""
     normalized = unicodedata.normalize("NFKC", text or "").casefold()
     if match := _KEY_NAMES.search(normalized):
         return Timeframe(key=match.group(1))
@@ -185,6 +186,23 @@ def _days_timeframe(days: int, now: datetime | None) -> Timeframe:
     end = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     end = end.replace(minute=0, second=0, microsecond=0)
     return Timeframe(start=end - timedelta(days=days), end=end)
+
+
+_LISTING_WORDS: tuple[tuple[re.Pattern[str], ListingKind], ...] = (
+    (re.compile(r"\bsegments?\b|分群|细分|人群"), "segments"),
+    (re.compile(r"\blists?\b|列表|名单"), "lists"),
+    (re.compile(r"\bmetrics?\b|\bevents? (?:we|are)\b|tracking|指标|事件"), "metrics"),
+    (re.compile(r"\bflows?\b|automations?|流程|自动化"), "flows"),
+)
+
+
+def parse_listing_kind(text: str | None, default: ListingKind = "flows") -> ListingKind:
+    """Finds which listing a question asks for: segments, lists, metrics or flows (in that priority)."""
+    normalized = unicodedata.normalize("NFKC", text or "").casefold()
+    for pattern, kind in _LISTING_WORDS:
+        if pattern.search(normalized):
+            return kind
+    return default
 
 
 _TIMEFRAME_LABELS: dict[str, tuple[str, str]] = {
@@ -548,7 +566,7 @@ class LookupService:
             metric = await self._conversion_metric(team_id, client)
             currency = await self._currency(team_id, client)
             async with self._report_slot(team_id):
-                rows = await client.campaign_values_report(CAMPAIGN_STATISTICS, tf, metric.id)
+                rows = await client.campaign_values_report(ASKED_STATISTICS, tf, metric.id)
             campaigns = await self._campaign_rows(client, rows)
             return CampaignStats(team_id, tf, currency, metric.name, campaigns, self._clock())
 
@@ -568,7 +586,7 @@ class LookupService:
             async with self._report_slot(team_id):
                 # flow_message_name as a grouping names each message without one request per message.
                 rows = await client.flow_values_report(
-                    CAMPAIGN_STATISTICS, tf, metric.id,
+                    ASKED_STATISTICS, tf, metric.id,
                     group_by=["flow_id", "flow_message_id", "flow_message_name", "send_channel"])
             by_flow: defaultdict[str, list[ReportRow]] = defaultdict(list)
             for row in rows:
@@ -584,7 +602,7 @@ class LookupService:
                 flow = flows.get(flow_id)
                 result.append(FlowRow(flow_id, flow.name if flow else flow_id, flow.status if flow else None,
                                       int(totals["recipients"]), *_rates(totals, flow_rows, None),
-                                      revenue=totals["conversion_value"], messages=messages))
+                                      revenue=round(totals["conversion_value"], 2), messages=messages))
             result.sort(key=lambda f: (-f.revenue, -f.recipients))
             return FlowStats(team_id, tf, currency, metric.name, tuple(result), self._clock())
 
@@ -689,9 +707,11 @@ class LookupService:
         """Runs the lookup a route's `live` intent names and renders it (errors stay BotErrors)."""
         result: LookupResult
         if intent == "campaign_stats":
-            result = await self.campaign_stats(team_id, parse_timeframe(text), refresh=refresh)
+            result = await self.campaign_stats(team_id, self._timeframe(text), refresh=refresh)
         elif intent == "flow_stats":
-            result = await self.flow_stats(team_id, parse_timeframe(text), refresh=refresh)
+            result = await self.flow_stats(team_id, self._timeframe(text), refresh=refresh)
+        elif intent == "listings":
+            result = await self.listings(team_id, parse_listing_kind(text), refresh=refresh)
         elif intent in ("flows", "segments", "lists", "metrics"):
             result = await self.listings(team_id, intent, refresh=refresh)  # type: ignore[arg-type]
         elif intent == "predictive_readiness":
@@ -711,17 +731,18 @@ class LookupService:
 
     async def _cached(self, team_id: str, kind: str, params: dict[str, Any], ttl: timedelta, cls: type[T],
                       produce: Callable[[], Awaitable[T]], *, refresh: bool = False,
-                      keep: Callable[[T], bool] = lambda _: True) -> T:
+                      keep: Callable[[T], bool] | None = None) -> T:
         """Serves from ReportCache when fresh; else one shared task per key calls Klaviyo and stores it."""
         key = cache_key(team_id, kind, params)
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._load(key, ttl, cls, produce, refresh, keep))
             self._inflight[key] = task
-            task.add_done_callback(lambda done, k=key: self._forget(k, done))
+            task.add_done_callback(partial(self._forget, key))
         # shield: a caller that gives up (Slack's 3 s ack, a cancelled command) must not cancel the
         # request other callers are waiting on.
-        return await asyncio.shield(task)
+        result: T = await asyncio.shield(task)
+        return result
 
     def _forget(self, key: str, task: asyncio.Task[Any]) -> None:
         if self._inflight.get(key) is task:
@@ -730,15 +751,15 @@ class LookupService:
             task.exception()  # retrieved here so an error nobody awaited any more is not logged as lost
 
     async def _load(self, key: str, ttl: timedelta, cls: type[T], produce: Callable[[], Awaitable[T]],
-                    refresh: bool, keep: Callable[[T], bool]) -> T:
+                    refresh: bool, keep: Callable[[T], bool] | None) -> T:
         now = self._clock()
         if not refresh:
             cached = await self._read_cache(key, now)
             if cached is not None:
-                result = _decode(cls, json.loads(cached))
-                return replace(result, from_cache=True) if hasattr(result, "from_cache") else result
+                hit: T = _decode(cls, json.loads(cached))
+                return replace(hit, from_cache=True) if hasattr(hit, "from_cache") else hit  # type: ignore[type-var]
         result = await produce()
-        if keep(result):
+        if keep is None or keep(result):
             await self._write_cache(key, json.dumps(_encode(result)), now, now + ttl)
         return result
 
@@ -1141,7 +1162,7 @@ def _section_block(text: str | None = None, fields_text: Sequence[str] = ()) -> 
 
 def _fields(labels: Sequence[str], values: Sequence[str]) -> list[str]:
     """Section fields that read "*Label*" over "value"."""
-    return [f"*{label}*\n{value}" for label, value in zip(labels, values, strict=False)]
+    return [f"*{label}*\n{value}" for label, value in zip(labels, values, strict=True)]
 
 
 def _context_block(text: str) -> dict[str, Any]:
@@ -1211,8 +1232,9 @@ def render_campaign_stats(result: CampaignStats, lang: Lang = "en") -> Answer:
         name, when = _name(r.name, r.campaign_id), _date_label(r.send_time, lang, now)
         rates = (format_pct(r.open_rate_pct), format_pct(r.click_rate_pct), format_pct(r.conversion_rate_pct))
         if zh:
-            return (f"*{name}*（{r.channel}，{when}）：{format_int(r.recipients)} 收件人 · 打开率 {rates[0]} · "
-                    f"点击率 {rates[1]} · 转化率 {rates[2]} · {money(r.revenue)} · 退订 {format_int(r.unsubscribes)}")
+            return (f"*{name}*（{r.channel}，{when}）：{format_int(r.recipients)} 收件人 · "
+                    f"打开率 {rates[0]} · 点击率 {rates[1]} · 转化率 {rates[2]} · {money(r.revenue)} · "
+                    f"退订 {format_int(r.unsubscribes)}")
         return (f"*{name}* ({r.channel}, {when}): {format_int(r.recipients)} recipients · open {rates[0]} · "
                 f"click {rates[1]} · conversion {rates[2]} · {money(r.revenue)} · "
                 f"{format_int(r.unsubscribes)} unsubscribes")
@@ -1231,7 +1253,8 @@ def render_campaign_stats(result: CampaignStats, lang: Lang = "en") -> Answer:
         (labels[0], labels[4], labels[5], "活动数" if zh else "Campaigns"),
         (format_int(recipients), money(revenue), format_int(unsubscribes), str(len(rows)))))
     row_blocks = [_section_block(
-        f"*{slack_escape(_name(r.name, r.campaign_id))}* · {r.channel} · {_date_label(r.send_time, lang, now)}",
+        f"*{slack_escape(_name(r.name, r.campaign_id))}* · {r.channel} · "
+        f"{_date_label(r.send_time, lang, now)}",
         _fields(labels, (format_int(r.recipients), format_pct(r.open_rate_pct), format_pct(r.click_rate_pct),
                          format_pct(r.conversion_rate_pct), money(r.revenue), format_int(r.unsubscribes))))
         for r in rows[:MAX_BLOCKS]]
@@ -1332,8 +1355,8 @@ def render_predictive_readiness(result: PredictiveReadiness, lang: Lang = "en") 
     context = _provenance(result, lang, "Placed Order")
     if not result.metric_found:
         intro = ("还没有 *Placed Order* 指标，预测分析无法开始。请先连接店铺集成或发送 Placed Order 事件。"
-                 if zh else "There is no *Placed Order* metric yet, so predictions cannot start. Connect your "
-                 "store integration or send Placed Order events first.")
+                 if zh else "There is no *Placed Order* metric yet, so predictions cannot start. "
+                 "Connect your store integration or send Placed Order events first.")
         return Answer(lang=lang, title=title, intro=intro, context_line=context, live="predictive_readiness",
                       private=result.private)
     lower = result.history_is_lower_bound  # only the newest windows were read: orders began earlier still
@@ -1357,8 +1380,10 @@ def render_predictive_readiness(result: PredictiveReadiness, lang: Lang = "en") 
         if result.days_needed:
             gaps.append(f"还差约 {result.days_needed} 天历史" if zh
                         else f"about {result.days_needed} more days of history")
-        intro = (f"⏳ 尚未满足条件：{orders} 个订单，{about} {days} 天的订单历史；{'、'.join(gaps)}。" if zh else
-                 f"⏳ Not yet: {orders} orders over {about} {days} days of history; {' and '.join(gaps)} needed.")
+        intro = (f"⏳ 尚未满足条件：{orders} 个订单，{about} {days} 天的订单历史；"
+                 f"{'、'.join(gaps)}。" if zh else
+                 f"⏳ Not yet: {orders} orders over {about} {days} days of history; "
+                 f"{' and '.join(gaps)} needed.")
         steps = _text(lang, "waiting_steps")
         pace = result.recent_monthly_orders
         if result.orders_needed and pace > 0:
@@ -1368,10 +1393,12 @@ def render_predictive_readiness(result: PredictiveReadiness, lang: Lang = "en") 
                          f"{months} more months.")
     labels = _text(lang, "readiness_labels")
     values = [f"{orders}（需要 {READY_ORDERS}+）" if zh else f"{orders} (needs {READY_ORDERS}+)",
-              f"{about} {days} 天（需要 {READY_DAYS}+）" if zh else f"{about} {days} days (needs {READY_DAYS}+)",
+              f"{about} {days} 天（需要 {READY_DAYS}+）" if zh else
+              f"{about} {days} days (needs {READY_DAYS}+)",
               first, last]
     separator = "：" if zh else ": "
-    facts = tuple(Item("bullet", f"{label}{separator}{value}") for label, value in zip(labels, values, strict=False))
+    facts = tuple(Item("bullet", f"{label}{separator}{value}")
+                  for label, value in zip(labels, values, strict=True))
     sections = (Section("你的数据" if zh else "Your numbers", facts),
                 Section("下一步" if zh else "What to do", tuple(Item("step", s) for s in steps)))
     verdict = ("✅ 就绪" if zh else "✅ Ready") if result.ready else ("⏳ 未就绪" if zh else "⏳ Not yet")
@@ -1388,29 +1415,31 @@ def render_predictive_readiness(result: PredictiveReadiness, lang: Lang = "en") 
 
 _TEXT: dict[str, tuple[list[str], list[str]]] = {
     "ready_steps": (
-        ["Use predictive attributes in segments, e.g. “Predicted CLV is high AND churn risk is medium or high”.",
-         "If profiles still show no predictions, contact Klaviyo support: some account configurations or "
-         "data-quality issues delay them."],
+        [("Use predictive attributes in segments, e.g. “Predicted CLV is high AND churn risk is medium or "
+          "high”."),
+         ("If profiles still show no predictions, contact Klaviyo support: some account configurations or "
+          "data-quality issues delay them.")],
         ["在分群中使用预测属性，例如“预测 CLV 高 且 流失风险为中或高”。",
          "若个人档案上仍看不到预测结果，请联系 Klaviyo 支持：部分账户配置或数据质量问题会延迟预测。"]),
     "waiting_steps": (
-        ["Meanwhile, approximate churn risk with a behaviour-based segment: *Placed Order at least 2 times* "
-         "AND *Placed Order zero times in the last 90 days*.",
-         "Approximate high-value customers with “Placed Order at least 2 times” and drive win-back flows from "
-         "the last order date.",
+        [("Meanwhile, approximate churn risk with a behaviour-based segment: *Placed Order at least 2 times* "
+          "AND *Placed Order zero times in the last 90 days*."),
+         ("Approximate high-value customers with “Placed Order at least 2 times” and drive win-back flows "
+          "from the last order date."),
          "Predictions appear on their own once the thresholds are met; nothing to switch on."],
-        ["在此期间，用行为分群近似流失风险：*Placed Order 至少 2 次* 且 *过去 90 天内 Placed Order 为 0 次*。",
+        [("在此期间，用行为分群近似流失风险："
+          "*Placed Order 至少 2 次* 且 *过去 90 天内 Placed Order 为 0 次*。"),
          "用“Placed Order 至少 2 次”近似高价值客户，并按最近下单时间设置赢回流程。",
          "达到门槛后预测会自动出现，无需操作。"]),
     "readiness_labels": (["Orders", "Order history", "First month with orders", "Latest month with orders"],
                          ["订单总数", "订单历史", "首个有订单的月份", "最近有订单的月份"]),
     "flow_fix": (
-        ["Fix: add the flow filter *Placed Order zero times since starting this flow* (Flow → Trigger → Flow "
-         "filters), which is re-checked before every step; or add a conditional split *Placed Order at least "
-         "once since starting this flow* (yes → exit) right before: "],
-        ["修复：添加流程过滤条件 *自进入此流程以来 Placed Order 为 0 次*（流程 → 触发器 → Flow filters），"
-         "它会在每一步前重新检查；或在这些消息前添加条件分支 *自进入此流程以来 Placed Order 至少 1 次*"
-         "（是 → 退出）："]),
+        [("Fix: add the flow filter *Placed Order zero times since starting this flow* (Flow → Trigger → "
+          "Flow filters), which is re-checked before every step; or add a conditional split *Placed Order "
+          "at least once since starting this flow* (yes → exit) right before: ")],
+        [("修复：添加流程过滤条件 *自进入此流程以来 Placed Order 为 0 次*（流程 → 触发器 → Flow filters），"
+          "它会在每一步前重新检查；或在这些消息前添加条件分支 *自进入此流程以来 Placed Order 至少 1 次*"
+          "（是 → 退出）：")]),
 }
 
 
@@ -1430,7 +1459,8 @@ def _audit_line(row: FlowAuditRow, lang: Lang, escape: bool) -> str:
     check = row.check
     if check.verdict == "ok":
         how = {"flow_filter": ("the flow filter excludes people who ordered", "流程过滤条件排除了已下单的人"),
-               "splits": ("a Placed Order split guards every message", "每条消息前都有 Placed Order 条件分支"),
+               "splits": ("a Placed Order split guards every message",
+                          "每条消息前都有 Placed Order 条件分支"),
                "none": ("", "")}[check.protection][1 if zh else 0]
         return f"✅ *{name}*（{label}）：{how}。" if zh else f"✅ *{name}* ({label}): ok, {how}."
     if check.verdict == "at_risk":
@@ -1440,7 +1470,8 @@ def _audit_line(row: FlowAuditRow, lang: Lang, escape: bool) -> str:
         fix = _text(lang, "flow_fix")[0] + which + ("。" if zh else ".")
         return f"{head}\n{fix}"
     if check.verdict == "no_messages":
-        return f"➖ *{name}*（{label}）：还没有消息。" if zh else f"➖ *{name}* ({label}): has no messages yet."
+        return (f"➖ *{name}*（{label}）：还没有消息。" if zh else
+                f"➖ *{name}* ({label}): has no messages yet.")
     return (f"❔ *{name}*（{label}）：缺少 Placed Order 指标，无法检查。" if zh else
             f"❔ *{name}* ({label}): cannot be checked without a Placed Order metric.")
 
@@ -1454,8 +1485,8 @@ def render_flow_audit(result: FlowAudit, lang: Lang = "en") -> Answer:
     if not result.flows:
         intro = ("没有找到弃购或浏览放弃流程（按触发指标 Checkout Started / Added to Cart / Viewed Product "
                  "和名称查找）。" if zh else
-                 "No abandoned-cart or browse-abandonment flows were found (by trigger metric Checkout Started, "
-                 "Added to Cart or Viewed Product, and by name).")
+                 "No abandoned-cart or browse-abandonment flows were found (by trigger metric Checkout "
+                 "Started, Added to Cart or Viewed Product, and by name).")
         return Answer(lang=lang, title=title, intro=intro, context_line=context, live="flow_audit",
                       private=result.private)
     at_risk = sum(1 for r in result.flows if r.check.verdict == "at_risk")

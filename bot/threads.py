@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -49,24 +50,29 @@ def changed_fields(before: ThreadState | None, after: ThreadState) -> dict[str, 
     return {f: getattr(after, f) for f in STATE_FIELDS if getattr(after, f) != getattr(before, f)}
 
 
+_INSERT_COLUMNS = ("team_id", "channel_id", "thread_ts", "area", "role", "goal", "lang", "last_entry",
+                   "lang_pinned", "turns", "created_at", "updated_at")
+
+
+@lru_cache(maxsize=256)
+def _upsert(dialect: str, changed: tuple[str, ...]) -> Any:
+    """The upsert for one set of changed columns, built once: statement construction is costly per call."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(_T)
+    update: dict[str, Any] = {name: stmt.excluded[name] for name in changed}
+    update["updated_at"] = stmt.excluded.updated_at
+    update["turns"] = _T.c.turns + 1
+    return stmt.on_conflict_do_update(index_elements=["team_id", "channel_id", "thread_ts"], set_=update)
+
+
 async def save_changes(session: AsyncSession | AsyncConnection, key: ThreadKey, changes: dict[str, Any]) -> None:
     """Creates the thread row or updates only the changed columns, atomically (one upsert)."""
     now = utcnow()
-    values: dict[str, Any] = {"team_id": key.team_id, "channel_id": key.channel_id,
-                              "thread_ts": key.thread_ts, "lang_pinned": False, "turns": 1,
-                              "created_at": now, "updated_at": now}
+    values: dict[str, Any] = {"team_id": key.team_id, "channel_id": key.channel_id, "thread_ts": key.thread_ts,
+                              "area": None, "role": None, "goal": None, "lang": None, "last_entry": None,
+                              "lang_pinned": False, "turns": 1, "created_at": now, "updated_at": now}
     values.update(changes)
-    dialect = _dialect(session)
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(ThreadContext).values(**values)
-    else:
-        stmt = sqlite.insert(ThreadContext).values(**values)
-    update: dict[str, Any] = {name: getattr(stmt.excluded, name) for name in changes}
-    update["updated_at"] = stmt.excluded.updated_at
-    update["turns"] = ThreadContext.turns + 1
-    stmt = stmt.on_conflict_do_update(index_elements=["team_id", "channel_id", "thread_ts"], set_=update)
-    await session.execute(stmt)
+    await session.execute(_upsert(_dialect(session), tuple(sorted(changes))), values)
 
 
 def _dialect(conn: AsyncSession | AsyncConnection) -> str:

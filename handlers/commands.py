@@ -95,5 +95,5 @@ async def answer_command(question: str, command: dict[str, Any], respond: AsyncR
     if ts is not None:
         # The new message is the thread root: the thread starts with everything this answer knew.
         thread_key = ThreadKey(key.team_id, key.channel_id, ts)
-        async with session_scope(services.sessions) as session:
-            await save_changes(session, thread_key, changed_fields(None, turn.composed.state))
+        async with services.db.begin() as conn:
+            await save_changes(conn, thread_key, changed_fields(None, turn.composed.state))

@@ -79,7 +79,8 @@ def slack_escape(text: str) -> str:
 def build_environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.Environment:
     """The one Jinja environment: strict about undefined names, output is markup, not HTML."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)), undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, autoescape=False, keep_trailing_newline=False)
+                             trim_blocks=True, lstrip_blocks=True, autoescape=False, keep_trailing_newline=False,
+                             auto_reload=False)  # templates are part of the release: no stat() per answer
     env.filters["slack_escape"] = slack_escape
     env.filters["oneline"] = lambda s: " ".join(str(s).split())
     return env

@@ -90,7 +90,8 @@ async def test_report_posts_json_api_body(fake: FakeKlaviyoApi, http, sleeps) ->
     assert rows and all(0 <= r.statistics["open_rate"] <= 1 for r in rows)
 
 
-async def test_campaign_list_always_sends_the_required_channel_filter(fake: FakeKlaviyoApi, http, sleeps) -> None:
+async def test_campaign_list_always_sends_the_required_channel_filter(fake: FakeKlaviyoApi, http,
+                                                                     sleeps) -> None:
     client = make_client(http, fake, sleeps)
     since = datetime.now(timezone.utc) - timedelta(days=20)
     email = await client.list_campaigns("email", since=since)
@@ -133,7 +134,8 @@ async def test_segments_and_lists_carry_profile_counts(fake: FakeKlaviyoApi, htt
     segments = await client.list_segments()
     lists = await client.list_lists(max_counts=3)
 
-    assert {s.name: s.profile_count for s in segments} == {g.name: g.profile_count for g in fake.dataset.segments}
+    expected = {g.name: g.profile_count for g in fake.dataset.segments}
+    assert {s.name: s.profile_count for s in segments} == expected
     assert len(fake.calls_to("/api/segments")) == 2  # 13 segments at 10 a page
     one = fake.called(f"/api/segments/{segments[0].id}")[0]
     assert one.query["additional-fields[segment]"] == "profile_count"
@@ -155,7 +157,8 @@ async def test_metrics_and_placed_order_preference(fake: FakeKlaviyoApi, http, s
     assert await client.find_metric_id("Refunded Order") is None
 
 
-async def test_metric_aggregate_bounds_the_datetime_and_reads_months(fake: FakeKlaviyoApi, http, sleeps) -> None:
+async def test_metric_aggregate_bounds_the_datetime_and_reads_months(fake: FakeKlaviyoApi, http,
+                                                                     sleeps) -> None:
     fake.dataset.set_orders(months=5, per_month=42)
     now = fake.dataset.now
     first = add_months(month_start(now), -11)  # twelve months, within the one-year limit
@@ -249,15 +252,16 @@ async def test_429_waits_exactly_retry_after_then_succeeds(fake: FakeKlaviyoApi,
 
 
 async def test_429_retry_after_as_http_date(fake: FakeKlaviyoApi, http, sleeps) -> None:
-    fake.rate_limit("/api/accounts", retry_after=format_datetime(datetime.now(timezone.utc) + timedelta(seconds=5),
-                                                                  usegmt=True))
+    in_five_seconds = datetime.now(timezone.utc) + timedelta(seconds=5)
+    fake.rate_limit("/api/accounts", retry_after=format_datetime(in_five_seconds, usegmt=True))
 
     await make_client(http, fake, sleeps).get_account()
 
     assert len(sleeps) == 1 and 3.0 <= sleeps[0] <= 5.0
 
 
-async def test_429_without_retry_after_backs_off_exponentially_with_jitter(fake: FakeKlaviyoApi, http, sleeps) -> None:
+async def test_429_without_retry_after_backs_off_exponentially_with_jitter(fake: FakeKlaviyoApi, http,
+                                                                           sleeps) -> None:
     fake.rate_limit("/api/metrics", retry_after=None, times=2)
 
     await make_client(http, fake, sleeps).list_metrics()
@@ -266,7 +270,8 @@ async def test_429_without_retry_after_backs_off_exponentially_with_jitter(fake:
     assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0
 
 
-async def test_429_gives_up_when_retry_after_exceeds_the_wait_budget(fake: FakeKlaviyoApi, http, sleeps) -> None:
+async def test_429_gives_up_when_retry_after_exceeds_the_wait_budget(fake: FakeKlaviyoApi, http,
+                                                                     sleeps) -> None:
     fake.rate_limit("/api/campaign-values-reports", retry_after=90)
     client = make_client(http, fake, sleeps, max_total_wait=30.0)
 
@@ -345,7 +350,8 @@ async def test_timeouts_outlasting_retries_raise_unavailable(fake: FakeKlaviyoAp
 # --------------------------------------------------------------------------- errors
 
 
-async def test_401_is_an_auth_error_with_a_reconnect_hint_and_no_retry(fake: FakeKlaviyoApi, http, sleeps) -> None:
+async def test_401_is_an_auth_error_with_a_reconnect_hint_and_no_retry(fake: FakeKlaviyoApi, http,
+                                                                       sleeps) -> None:
     with pytest.raises(KlaviyoAuthError) as caught:
         await make_client(http, fake, sleeps, key="pk_" + "0" * 34).list_flows()
 
@@ -364,7 +370,8 @@ async def test_401_is_an_auth_error_with_a_reconnect_hint_and_no_retry(fake: Fak
     ("/api/campaign-values-reports", "campaigns:read", lambda c, d: c.campaign_values_report(
         ["recipients"], Timeframe(key="today"), d.metric_id("Placed Order", "Shopify"))),
     ("/api/metric-aggregates", "metrics:read", lambda c, d: c.metric_aggregate(
-        "X", since=datetime(2026, 1, 1, tzinfo=timezone.utc), until=datetime(2026, 2, 1, tzinfo=timezone.utc))),
+        "X", since=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        until=datetime(2026, 2, 1, tzinfo=timezone.utc))),
 ])
 async def test_403_names_the_missing_scope(fake: FakeKlaviyoApi, http, sleeps, path, scope, call) -> None:
     fake.deny_scope(path)
@@ -439,9 +446,10 @@ def test_timeframe_validation() -> None:
     assert Timeframe(key="last_90_days").to_api() == {"key": "last_90_days"}
     assert Timeframe(start=start, end=start + timedelta(days=14)).to_api() == {
         "start": "2026-01-01T00:00:00Z", "end": "2026-01-15T00:00:00Z"}
+    naive = start.replace(tzinfo=None)
     for bad in (lambda: Timeframe(key="last_31_days"), lambda: Timeframe(start=start, end=start),
                 lambda: Timeframe(start=start, end=start + timedelta(days=400)),
-                lambda: Timeframe(start=start.replace(tzinfo=None), end=start.replace(tzinfo=None) + timedelta(1))):
+                lambda: Timeframe(start=naive, end=naive + timedelta(days=1))):
         with pytest.raises(ValueError):
             bad()
 
@@ -464,7 +472,8 @@ async def test_check_key_with_every_scope(fake: FakeKlaviyoApi, http, sleeps) ->
 
     assert check.valid and check.missing_scopes == ()
     probed = {c.path for c in fake.calls}
-    assert probed == {"/api/accounts", "/api/campaigns", "/api/flows", "/api/metrics", "/api/segments", "/api/lists"}
+    assert probed == {"/api/accounts", "/api/campaigns", "/api/flows", "/api/metrics", "/api/segments",
+                      "/api/lists"}
 
 
 async def test_check_key_with_an_invalid_key(fake: FakeKlaviyoApi, http, sleeps) -> None:
@@ -485,7 +494,8 @@ async def test_key_never_appears_in_logs_reprs_or_errors(fake: FakeKlaviyoApi, h
     errors: list[BaseException] = []
     await client.list_flows()
     await client.list_metrics()
-    for call in (client.list_segments(), make_client(http, fake, sleeps, key=DEFAULT_KEY[:-1] + "x").list_lists()):
+    wrong_key = make_client(http, fake, sleeps, key=DEFAULT_KEY[:-1] + "x")
+    for call in (client.list_segments(), wrong_key.list_lists()):
         try:
             await call
         except KlaviyoError as exc:

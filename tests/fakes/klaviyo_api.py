@@ -1,4 +1,4 @@
-"""FakeKlaviyoApi: a local Klaviyo API over a seeded dataset; every request and response is checked against the spec."""
+"""FakeKlaviyoApi: a local Klaviyo API over seeded data; all its traffic is checked against the spec."""
 
 from __future__ import annotations
 
@@ -271,7 +271,8 @@ class KlaviyoDataset:
 
     def metric_id(self, name: str, integration: str | None = None) -> str:
         for metric in self.metrics:
-            if metric.name == name and (integration is None or (metric.integration or {}).get("name") == integration):
+            source = (metric.integration or {}).get("name")
+            if metric.name == name and (integration is None or source == integration):
                 return metric.id
         raise KeyError(name)
 
@@ -284,7 +285,8 @@ class KlaviyoDataset:
         self.orders_by_month = {add_months(this_month, -i): per_month for i in range(months)}
 
     @classmethod
-    def empty(cls, *, now: datetime | None = None, with_store: bool = False, currency: str = "USD") -> KlaviyoDataset:
+    def empty(cls, *, now: datetime | None = None, with_store: bool = False,
+              currency: str = "USD") -> KlaviyoDataset:
         """A new account: no campaigns, flows, segments or lists; with_store adds store metrics, no orders."""
         now = now or datetime.now(timezone.utc)
         data = cls(now=now, account=_account(currency))
@@ -295,15 +297,17 @@ class KlaviyoDataset:
         return data
 
     @classmethod
-    def seeded(cls, seed: int = 7, *, now: datetime | None = None, campaigns: int = 12, order_months: int = 14,
-               orders_per_month: int = 60, currency: str = "USD", segments: int = 13, lists: int = 12) -> KlaviyoDataset:
+    def seeded(cls, seed: int = 7, *, now: datetime | None = None, campaigns: int = 12,
+               order_months: int = 14, orders_per_month: int = 60, currency: str = "USD",
+               segments: int = 13, lists: int = 12) -> KlaviyoDataset:
         """A realistic store account; the same seed always gives the same data."""
         rng = random.Random(seed)
         now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
         data = cls(now=now, account=_account(currency))
         created = now - timedelta(days=800)
-        for name, integration in [("Placed Order", SHOPIFY), ("Placed Order", API), ("Checkout Started", SHOPIFY),
-                                  ("Added to Cart", SHOPIFY), ("Viewed Product", KLAVIYO),
+        for name, integration in [("Placed Order", SHOPIFY), ("Placed Order", API),
+                                  ("Checkout Started", SHOPIFY), ("Added to Cart", SHOPIFY),
+                                  ("Viewed Product", KLAVIYO),
                                   ("Ordered Product", SHOPIFY), ("Fulfilled Order", SHOPIFY),
                                   ("Received Email", KLAVIYO), ("Opened Email", KLAVIYO),
                                   ("Clicked Email", KLAVIYO), ("Active on Site", API)]:
@@ -317,8 +321,9 @@ class KlaviyoDataset:
             draft = campaigns > 4 and i >= campaigns - 2
             send_time = None if draft else now - spacing * (i + 0.5)
             base = _CAMPAIGN_NAMES[i % len(_CAMPAIGN_NAMES)]
+            name = base if i < len(_CAMPAIGN_NAMES) else f"{base} #{i // len(_CAMPAIGN_NAMES) + 1}"
             data.campaigns.append(FakeCampaign(
-                id=_ulid(rng), name=base if i < len(_CAMPAIGN_NAMES) else f"{base} #{i // len(_CAMPAIGN_NAMES) + 1}",
+                id=_ulid(rng), name=name,
                 channel=channel, status="Draft" if draft else "Sent", message_id=_ulid(rng),
                 created_at=(send_time or now) - timedelta(days=2), send_time=send_time,
                 stats=SendStats.random(rng, channel)))
@@ -376,7 +381,8 @@ def delay_action(action_id: str, next_id: str | None, value: int, unit: str = "h
                      "delay_until_time": None, "delay_until_weekdays": None}}
 
 
-def send_action(action_id: str, next_id: str | None, message_id: str, name: str, channel: str = "email") -> dict[str, Any]:
+def send_action(action_id: str, next_id: str | None, message_id: str, name: str,
+                channel: str = "email") -> dict[str, Any]:
     if channel == "sms":
         message: dict[str, Any] = {"id": message_id, "name": name, "body": "Your cart is waiting {{ url }}"}
         return {"id": action_id, "type": "send-sms", "links": {"next": next_id},
@@ -389,7 +395,8 @@ def send_action(action_id: str, next_id: str | None, message_id: str, name: str,
             "data": {"message": message, "status": "live"}}
 
 
-def split_action(action_id: str, if_true: str | None, if_false: str | None, condition: dict[str, Any]) -> dict[str, Any]:
+def split_action(action_id: str, if_true: str | None, if_false: str | None,
+                 condition: dict[str, Any]) -> dict[str, Any]:
     return {"id": action_id, "type": "conditional-split",
             "links": {"next_if_true": if_true, "next_if_false": if_false},
             "data": {"profile_filter": profile_filter(condition)}}
@@ -418,57 +425,52 @@ def _seeded_flows(rng: random.Random, data: KlaviyoDataset, po: str, created: da
 
     flows: list[FakeFlow] = []
 
+    def add(name: str, status: str, trigger_type: str, trigger: dict[str, Any], actions: list[dict[str, Any]],
+            flow_filter: dict[str, Any] | None = None, archived: bool = False) -> None:
+        definition = flow_definition(trigger, actions, flow_filter)
+        flows.append(FakeFlow(_short_id(rng), name, status, trigger_type, created, definition, archived))
+
+    ordered = placed_order_condition(po, "greater-than", 0)
     # 1. Protected by the flow filter "Placed Order zero times since starting this flow".
     a = ids(4)
-    flows.append(FakeFlow(_short_id(rng), "Abandoned Cart Reminder", "live", "Metric", created, flow_definition(
-        metric_trigger(checkout),
+    add("Abandoned Cart Reminder", "live", "Metric", metric_trigger(checkout),
         [delay_action(a[0], a[1], 4), send_action(a[1], a[2], msg(), "Cart email 1"),
          delay_action(a[2], a[3], 1, "days"), send_action(a[3], None, msg(), "Cart email 2")],
-        flow_filter=profile_filter(placed_order_condition(po))),
-    ))
+        flow_filter=profile_filter(placed_order_condition(po)))
     # 2. No check at all: people who bought keep getting "you forgot something" emails.
     a = ids(4)
-    flows.append(FakeFlow(_short_id(rng), "Browse Abandonment", "live", "Metric", created, flow_definition(
-        metric_trigger(viewed),
+    add("Browse Abandonment", "live", "Metric", metric_trigger(viewed),
         [delay_action(a[0], a[1], 2), send_action(a[1], a[2], msg(), "Browse email 1"),
-         delay_action(a[2], a[3], 1, "days"), send_action(a[3], None, msg(), "Browse email 2")]),
-    ))
+         delay_action(a[2], a[3], 1, "days"), send_action(a[3], None, msg(), "Browse email 2")])
     # 3. A conditional split on Placed Order right before each message.
     a = ids(6)
-    flows.append(FakeFlow(_short_id(rng), "Checkout Recovery SMS + Email", "live", "Metric", created, flow_definition(
-        metric_trigger(cart),
-        [delay_action(a[0], a[1], 1), split_action(a[1], None, a[2], placed_order_condition(po, "greater-than", 0)),
+    add("Checkout Recovery SMS + Email", "live", "Metric", metric_trigger(cart),
+        [delay_action(a[0], a[1], 1), split_action(a[1], None, a[2], ordered),
          send_action(a[2], a[3], msg(), "Recovery SMS", "sms"), delay_action(a[3], a[4], 1, "days"),
-         split_action(a[4], None, a[5], placed_order_condition(po, "greater-than", 0)),
-         send_action(a[5], None, msg(), "Recovery email")]),
-    ))
+         split_action(a[4], None, a[5], ordered), send_action(a[5], None, msg(), "Recovery email")])
     # 4. A split before the first email only: the second one, a day later, is unprotected.
     a = ids(5)
-    flows.append(FakeFlow(_short_id(rng), "Cart Reminder - Legacy", "manual", "Metric", created, flow_definition(
-        metric_trigger(checkout),
+    add("Cart Reminder - Legacy", "manual", "Metric", metric_trigger(checkout),
         [delay_action(a[0], a[1], 1), split_action(a[1], a[2], None, placed_order_condition(po, "equals", 0)),
          send_action(a[2], a[3], msg(), "Legacy email 1"), delay_action(a[3], a[4], 1, "days"),
-         send_action(a[4], None, msg(), "Legacy email 2")]),
-    ))
+         send_action(a[4], None, msg(), "Legacy email 2")])
     # Not abandonment flows, and an archived one: the audit must leave them out.
     a = ids(2)
-    flows.append(FakeFlow(_short_id(rng), "Welcome Series", "live", "Added to List", created, flow_definition(
-        {"type": "list", "id": "LstNws"},
-        [send_action(a[0], a[1], msg(), "Welcome 1"), delay_action(a[1], None, 2, "days")]),
-    ))
+    add("Welcome Series", "live", "Added to List", {"type": "list", "id": "LstNws"},
+        [send_action(a[0], a[1], msg(), "Welcome 1"), delay_action(a[1], None, 2, "days")])
     a = ids(2)
-    flows.append(FakeFlow(_short_id(rng), "Post-Purchase Thank You", "live", "Metric", created, flow_definition(
-        metric_trigger(po), [delay_action(a[0], a[1], 1, "days"), send_action(a[1], None, msg(), "Thank you")]),
-    ))
+    add("Post-Purchase Thank You", "live", "Metric", metric_trigger(po),
+        [delay_action(a[0], a[1], 1, "days"), send_action(a[1], None, msg(), "Thank you")])
     a = ids(1)
-    flows.append(FakeFlow(_short_id(rng), "Abandoned Cart (old)", "draft", "Metric", created, flow_definition(
-        metric_trigger(checkout), [send_action(a[0], None, msg(), "Old cart email")]), archived=True,
-    ))
+    add("Abandoned Cart (old)", "draft", "Metric", metric_trigger(checkout),
+        [send_action(a[0], None, msg(), "Old cart email")], archived=True)
     for flow in flows:
-        flow.messages = [FakeFlowMessage(act["data"]["message"]["id"], act["data"]["message"]["name"],
-                                         "sms" if act["type"] == "send-sms" else "email",
-                                         SendStats.random(rng, "sms" if act["type"] == "send-sms" else "email"))
-                         for act in flow.definition["actions"] if act["type"].startswith("send-")]
+        for action in flow.definition["actions"]:
+            if action["type"].startswith("send-"):
+                channel = "sms" if action["type"] == "send-sms" else "email"
+                message = action["data"]["message"]
+                flow.messages.append(FakeFlowMessage(message["id"], message["name"], channel,
+                                                     SendStats.random(rng, channel)))
     return flows
 
 
@@ -599,7 +601,8 @@ class ScriptedFailure:
     stall: float = 0.0  # seconds to hang before answering normally (drives client timeouts)
 
     def applies(self, path: str) -> bool:
-        return (self.times is None or self.times > 0) and (path == self.path or path.startswith(self.path + "/"))
+        left = self.times is None or self.times > 0
+        return left and (path == self.path or path.startswith(self.path + "/"))
 
 
 class FakeKlaviyoApi(RecordingServer):
@@ -619,8 +622,9 @@ class FakeKlaviyoApi(RecordingServer):
 
     def rate_limit(self, path: str, *, retry_after: float | str | None = 1, times: int = 1) -> None:
         """Answers the next `times` calls to `path` with 429 (and Retry-After unless None)."""
-        self.failures.append(ScriptedFailure(path, 429, times, None if retry_after is None else str(retry_after),
-                                             "throttled", "Request was throttled. Expected available in 1 second."))
+        header = None if retry_after is None else str(retry_after)
+        self.failures.append(ScriptedFailure(path, 429, times, header, "throttled",
+                                             "Request was throttled. Expected available in 1 second."))
 
     def server_error(self, path: str, *, times: int = 1, status: int = 500) -> None:
         """Answers the next `times` calls to `path` with a 5xx."""
@@ -716,7 +720,8 @@ class FakeKlaviyoApi(RecordingServer):
         return self.document(doc, status=status, headers=headers)
 
     @staticmethod
-    def document(doc: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    def document(doc: dict[str, Any], *, status: int = 200,
+                 headers: dict[str, str] | None = None) -> web.Response:
         return web.Response(body=json.dumps(doc).encode("utf-8"), status=status, content_type=JSON_API,
                             headers=headers)
 
@@ -775,8 +780,9 @@ class FakeKlaviyoApi(RecordingServer):
             },
             "relationships": {"campaign-messages": {
                 "data": [{"type": "campaign-message", "id": c.message_id}],
-                "links": {"self": self._resource_link(f"/api/campaigns/{c.id}/relationships/campaign-messages"),
-                          "related": self._resource_link(f"/api/campaigns/{c.id}/campaign-messages")}}},
+                "links": {
+                    "self": self._resource_link(f"/api/campaigns/{c.id}/relationships/campaign-messages"),
+                    "related": self._resource_link(f"/api/campaigns/{c.id}/campaign-messages")}}},
             "links": {"self": self._resource_link(f"/api/campaigns/{c.id}")},
         }
 
@@ -784,12 +790,13 @@ class FakeKlaviyoApi(RecordingServer):
         clauses = parse_filter(request.query.get("filter"))
         # Like Klaviyo: listing campaigns without a channel filter is refused.
         if not any(op == "equals" and name == "messages.channel" for op, name, _ in clauses):
-            return self.error(400, "invalid", "A channel filter is required to list campaigns. Please provide "
-                                              "either: ?filter=equals(messages.channel,'email') ...")
+            return self.error(400, "invalid", "A channel filter is required to list campaigns. Please "
+                                              "provide either: ?filter=equals(messages.channel,'email') ...")
         ordered = sorted(self.dataset.campaigns, key=lambda c: c.created_at, reverse=True)
         items = [self._campaign_resource(c) for c in ordered if _matches(clauses, {
             "messages.channel": c.channel, "id": c.id, "status": c.status, "archived": False,
-            "scheduled_at": c.send_time, "created_at": c.created_at, "updated_at": c.send_time or c.created_at,
+            "scheduled_at": c.send_time, "created_at": c.created_at,
+            "updated_at": c.send_time or c.created_at,
         })]
         return self._page(request, items, default=100, maximum=100)
 
@@ -821,7 +828,8 @@ class FakeKlaviyoApi(RecordingServer):
         attributes: dict[str, Any] = {"name": g.name, "created": g.created.isoformat(),
                                       "updated": g.created.isoformat()}
         if rtype == "segment":
-            attributes.update({"definition": None, "is_active": True, "is_processing": False, "is_starred": False})
+            attributes.update({"definition": None, "is_active": True, "is_processing": False,
+                               "is_starred": False})
         else:
             attributes["opt_in_process"] = g.opt_in_process
         if count:
@@ -861,8 +869,8 @@ class FakeKlaviyoApi(RecordingServer):
                 continue
             item: dict[str, Any] = {
                 "type": "metric", "id": m.id,
-                "attributes": {"name": m.name, "created": m.created.isoformat(), "updated": m.created.isoformat(),
-                               "integration": m.integration},
+                "attributes": {"name": m.name, "created": m.created.isoformat(),
+                               "updated": m.created.isoformat(), "integration": m.integration},
                 "links": {"self": self._resource_link(f"/api/metrics/{m.id}")}}
             if with_triggers:
                 triggered = [f.id for f in self.dataset.flows if f.definition["triggers"]
@@ -902,16 +910,17 @@ class FakeKlaviyoApi(RecordingServer):
         counts = [self.dataset.orders_by_month.get(m, 0) if placed else 0 for m in months]
         measurements = {"count": counts, "unique": [int(c * 0.9) for c in counts],
                         "sum_value": [round(c * 74.5, 2) for c in counts]}
+        wanted = {k: measurements[k] for k in attributes["measurements"]}
         doc = {"data": {"type": "metric-aggregate", "id": str(uuid.uuid4()),
                         "attributes": {"dates": [f"{m.isoformat()}T00:00:00+00:00" for m in months],
-                                       "data": [{"dimensions": [],
-                                                 "measurements": {k: measurements[k] for k in attributes["measurements"]}}]},
+                                       "data": [{"dimensions": [], "measurements": wanted}]},
                         "links": {"self": self._link(request)}},
                "links": {"self": self._link(request)}}
         return self.document(doc)
 
-    async def _report_attributes(self, request: web.Request, required: tuple[str, ...],
-                                 default_group: list[str]) -> tuple[dict[str, Any], list[str], tuple[datetime, datetime]]:
+    async def _report_attributes(
+            self, request: web.Request, required: tuple[str, ...], default_group: list[str],
+    ) -> tuple[dict[str, Any], list[str], tuple[datetime, datetime]]:
         if self.report_delay:
             await asyncio.sleep(self.report_delay)
         attributes = (await request.json())["data"]["attributes"]
@@ -925,22 +934,23 @@ class FakeKlaviyoApi(RecordingServer):
 
     async def query_campaign_values(self, request: web.Request) -> web.Response:
         attributes, group_by, (start, end) = await self._report_attributes(
-            request, ("campaign_id", "campaign_message_id"), ["campaign_id", "campaign_message_id", "send_channel"])
+            request, ("campaign_id", "campaign_message_id"),
+            ["campaign_id", "campaign_message_id", "send_channel"])
         clauses = parse_filter(attributes.get("filter"))
-        results = []
+        results: list[dict[str, Any]] = []
         for c in self.dataset.campaigns:
             channel = {"mobile_push": "push-notification"}.get(c.channel, c.channel)
             if not (c.send_time and start <= c.send_time < end):
                 continue
-            if not _matches(clauses, {"send_channel": channel, "campaign_id": c.id, "campaign_message_id": c.message_id}):
-                continue
             values = {"campaign_id": c.id, "campaign_message_id": c.message_id, "send_channel": channel,
                       "campaign_message_name": c.name}
+            if not _matches(clauses, values):
+                continue
             results.append({"groupings": {g: values[g] for g in group_by if g in values},
                             "statistics": c.stats.statistics(attributes["statistics"])})
+        related = [{"type": "campaign", "id": r["groupings"]["campaign_id"]} for r in results]
         return self.document({"data": {"type": "campaign-values-report", "attributes": {"results": results},
-                                       "relationships": {"campaigns": {"data": [
-                                           {"type": "campaign", "id": r["groupings"]["campaign_id"]} for r in results]}}},
+                                       "relationships": {"campaigns": {"data": related}}},
                               "links": {"self": self._link(request)}})
 
     async def query_flow_values(self, request: web.Request) -> web.Response:
