@@ -73,7 +73,7 @@ async def _ask(args: argparse.Namespace, settings: Any) -> int:
     try:
         key = ThreadKey.for_terminal(args.thread) if args.thread else None
         turn = await ask(engine, sessions if key else None, key, question)
-        turn = await answer_live_if_possible(turn, settings, sessions)
+        turn = await answer_live_if_possible(turn, settings, sessions, question)
     finally:
         await db_engine.dispose()
     if args.json:
@@ -110,7 +110,7 @@ async def _chat(args: argparse.Namespace, settings: Any) -> int:
                 return EXIT_OK
             try:
                 turn = await ask(engine, sessions, key, line)
-                turn = await answer_live_if_possible(turn, settings, sessions)
+                turn = await answer_live_if_possible(turn, settings, sessions, line)
             except BadInput as exc:
                 print(exc.user_message)
                 continue

@@ -1169,31 +1169,23 @@ def _context_block(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, MAX_SECTION_CHARS)}]}
 
 
-def _table(header: dict[str, Any] | None, rows: Sequence[dict[str, Any]], total_rows: int,
-           lang: Lang) -> tuple[dict[str, Any], ...]:
-    """Header plus row blocks, capped to MAX_BLOCKS with an "and N more" context line."""
+def _table(header: dict[str, Any] | None, rows: Sequence[dict[str, Any]], total: int, lang: Lang, *,
+           per_block: int = 1) -> tuple[dict[str, Any], ...]:
+    """Header and row blocks (`per_block` of `total` items each), capped with an "and N more" line."""
     blocks = [header] if header else []
-    room = MAX_BLOCKS - len(blocks) - 1
-    shown = list(rows[:room])
+    shown = list(rows[:MAX_BLOCKS - len(blocks) - 1])
     blocks.extend(shown)
-    hidden = total_rows - len(shown)
+    hidden = total - min(total, len(shown) * per_block)
     if hidden > 0:
         blocks.append(_context_block(_more(hidden, lang)))
     return tuple(blocks)
 
 
-def _pairs_table(pairs: Sequence[tuple[str, str]], total: int, lang: Lang,
-                 header: dict[str, Any] | None = None) -> tuple[dict[str, Any], ...]:
+def _pairs_table(pairs: Sequence[tuple[str, str]], lang: Lang) -> tuple[dict[str, Any], ...]:
     """Two-column rows as section fields: five rows (ten fields) per section."""
     sections = [_section_block(None, [cell for pair in pairs[i:i + 5] for cell in pair])
                 for i in range(0, len(pairs), 5)]
-    room = MAX_BLOCKS - (1 if header else 0) - 1
-    sections = sections[:room]
-    shown = min(len(pairs), room * 5)
-    blocks = ([header] if header else []) + sections
-    if total > shown:
-        blocks.append(_context_block(_more(total - shown, lang)))
-    return tuple(blocks)
+    return _table(None, sections, len(pairs), lang, per_block=5)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -1249,7 +1241,8 @@ def render_campaign_stats(result: CampaignStats, lang: Lang = "en") -> Answer:
     )
     labels = (("收件人", "打开率", "点击率", "转化率", "收入", "退订") if zh else
               ("Recipients", "Open rate", "Click rate", "Conversion rate", "Revenue", "Unsubscribes"))
-    header = _section_block(f"*{title}*", _fields(
+    # Front ends show the title and intro themselves: the blocks carry only the table.
+    header = _section_block(None, _fields(
         (labels[0], labels[4], labels[5], "活动数" if zh else "Campaigns"),
         (format_int(recipients), money(revenue), format_int(unsubscribes), str(len(rows)))))
     row_blocks = [_section_block(
@@ -1311,7 +1304,7 @@ def render_flow_stats(result: FlowStats, lang: Lang = "en") -> Answer:
                              money(flow.revenue)))))
     return Answer(lang=lang, title=title, intro=intro, sections=tuple(sections), context_line=context,
                   live="flow_stats", private=result.private,
-                  extra_blocks=_table(_section_block(f"*{title}*\n{intro}"), blocks, len(result.flows), lang))
+                  extra_blocks=_table(None, blocks, len(result.flows), lang))
 
 
 _LISTING_TITLES = {"flows": ("Flows", "自动化流程"), "segments": ("Segments", "分群"),
@@ -1344,7 +1337,7 @@ def render_listing(result: Listing, lang: Lang = "en") -> Answer:
     pairs = [(f"*{slack_escape(row.name)}*", slack_escape(describe(row))) for row in result.rows]
     return Answer(lang=lang, title=title, sections=(Section(None, _bullets(lines, lang)),),
                   context_line=context, live=result.kind, private=result.private,
-                  extra_blocks=_pairs_table(pairs, len(pairs), lang, _section_block(f"*{title}*")))
+                  extra_blocks=_pairs_table(pairs, lang))
 
 
 @render_lookup.register
@@ -1402,7 +1395,7 @@ def render_predictive_readiness(result: PredictiveReadiness, lang: Lang = "en") 
     sections = (Section("你的数据" if zh else "Your numbers", facts),
                 Section("下一步" if zh else "What to do", tuple(Item("step", s) for s in steps)))
     verdict = ("✅ 就绪" if zh else "✅ Ready") if result.ready else ("⏳ 未就绪" if zh else "⏳ Not yet")
-    blocks: list[dict[str, Any]] = [_section_block(f"*{title}*", _fields(
+    blocks: list[dict[str, Any]] = [_section_block(None, _fields(
         [*labels, "结论" if zh else "Verdict"],
         [f"{orders} / {READY_ORDERS}", f"{days} / {READY_DAYS}", first, last, verdict]))]
     recent = [m for m in result.months if m.orders or m.month >= (result.first_order_month or m.month)][-12:]
@@ -1502,7 +1495,7 @@ def render_flow_audit(result: FlowAudit, lang: Lang = "en") -> Answer:
     blocks = [_section_block(_audit_line(r, lang, escape=True)) for r in result.flows]
     return Answer(lang=lang, title=title, intro=intro, sections=(Section(None, _bullets(lines, lang)),),
                   context_line=context, live="flow_audit", private=result.private,
-                  extra_blocks=_table(_section_block(f"*{title}*\n{intro}"), blocks, len(blocks), lang))
+                  extra_blocks=_table(None, blocks, len(blocks), lang))
 
 
 def render_key_check(check: KeyCheck, key_fingerprint: str, lang: Lang = "en") -> Answer:

@@ -7,7 +7,7 @@ from slack_bolt.async_app import AsyncApp
 
 def register_all(app: AsyncApp) -> None:
     """Registers every listener. Order matters: the assistant middleware takes threaded DM messages first."""
-    from handlers import assistant, commands, direct_messages, home, interactivity, mentions, threads
+    from handlers import assistant, commands, direct_messages, home, interactivity, lookups, mentions, threads
 
     assistant.register(app)
     commands.register(app)
@@ -16,6 +16,7 @@ def register_all(app: AsyncApp) -> None:
     direct_messages.register(app)
     home.register(app)
     interactivity.register(app)
+    lookups.register(app)
     _ignore_other_messages(app)
 
 

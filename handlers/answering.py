@@ -47,13 +47,13 @@ def lang_of(text: str, fallback: str = "en") -> str:
     return detect_lang(text) or fallback
 
 
-async def run_turn(services: Services, key: ThreadKey, question: str) -> Turn:
-    """Answers `question` in the thread `key`, including a live Klaviyo lookup when one is asked for."""
-    turn = await ask(services.engine, services.sessions, key, question)
-    live = services.extra.get("live")
-    if live is not None and turn.composed.route.live:
-        turn = await live(turn, key.team_id)
-    return turn
+def needs_live(services: Services, turn: Turn) -> bool:
+    return services.extra.get("live") is not None and bool(turn.composed.route.live)
+
+
+def exposed_key_warning(services: Services, question: str) -> str | None:
+    guard = services.extra.get("key_guard")
+    return guard(question, lang_of(question)) if guard is not None else None
 
 
 def answer_blocks(answer: Answer, *, prefix: str | None = None, feedback: bool = True) -> list[dict[str, Any]]:
@@ -118,8 +118,22 @@ async def answer_in_thread(services: Services, client: AsyncWebClient, *, key: T
     """The whole round trip for mentions, thread replies and DMs; never raises to Bolt."""
     lang = lang_of(question)
     try:
-        turn = await run_turn(services, key, question)
-        if on_answer is not None:
+        warning = exposed_key_warning(services, question)
+        if warning is not None:  # never answer (or remember) a message that carries a secret
+            await client.chat_postMessage(channel=key.channel_id, thread_ts=reply_thread_ts, text=warning)
+            return None
+        turn = await ask(services.engine, services.db, key, question)
+        if needs_live(services, turn):
+            from handlers.lookups import finish_progress, post_progress
+
+            progress = await post_progress(client, key.channel_id, reply_thread_ts, turn.composed.answer.lang)
+            turn = await services.extra["live"](turn, key.team_id, question)
+            if on_answer is not None:
+                await on_answer(turn)
+            if progress is not None and not turn.composed.answer.private:
+                await finish_progress(client, key.channel_id, progress, turn.composed.answer)
+                return progress
+        elif on_answer is not None:
             await on_answer(turn)
         answer = turn.composed.answer
         if answer.private and not key.channel_id.startswith("D"):

@@ -8,19 +8,17 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.conversation import forget, set_language
-from bot.db import session_scope
+from bot.conversation import Turn, ask, forget, set_language
 from bot.errors import BotError
 from bot.services import Services
 from bot.threads import ThreadKey, changed_fields, save_changes
-from handlers.answering import asked_prefix, lang_of, post_answer, run_turn, tell_failure
+from handlers.answering import asked_prefix, exposed_key_warning, lang_of, needs_live, post_answer, tell_failure
 from handlers.blocks import picker_blocks
 from knowledge.models import BadInput
 from knowledge.render import fallback_text, to_blocks
 
 logger = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("help", "areas", "reset", "lang", "connect", "disconnect", "stats", "flows", "audit", "readiness")
 
 
 def register(app: AsyncApp) -> None:
@@ -45,6 +43,10 @@ async def run_klaviyo_command(ack: AsyncAck, command: dict[str, Any], respond: A
     word = word.lower()
     lang = lang_of(text)
     try:
+        warning = exposed_key_warning(services, text)
+        if warning is not None:  # a secret typed into Slack: warn, never store or echo it
+            await respond(text=warning, response_type="ephemeral")
+            return
         if not text or word in ("help", "areas", "menu", "帮助", "菜单"):
             await send_menu(respond, services, lang)
         elif word == "reset":
@@ -52,7 +54,7 @@ async def run_klaviyo_command(ack: AsyncAck, command: dict[str, Any], respond: A
             await respond(text=services.engine.kb.labels(lang)["reset_done"], response_type="ephemeral")
         elif word == "lang":
             await set_lang(respond, services, key, rest.strip().lower())
-        elif word in ("connect", "disconnect", "stats", "flows", "audit", "readiness") and \
+        elif word in ("connect", "disconnect", "stats", "audit", "readiness", "list") and \
                 services.extra.get("subcommands"):
             await services.extra["subcommands"](word, rest.strip(), command=command, respond=respond, client=client,
                                                 context=context, services=services)
@@ -85,15 +87,27 @@ async def set_lang(respond: AsyncRespond, services: Services, key: ThreadKey, ch
 async def answer_command(question: str, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
                          services: Services, key: ThreadKey) -> None:
     """Posts the answer as a new message that restates the question; its thread carries the conversation."""
-    turn = await run_turn(services, key, question)
+    turn = await ask(services.engine, services.db, key, question)
+    prefix = asked_prefix(command["user_id"], question, turn.composed.answer.lang)
+    if needs_live(services, turn):
+        from handlers.lookups import finish_progress, post_progress
+
+        progress = await post_progress(client, command["channel_id"], None, turn.composed.answer.lang, prefix=prefix)
+        turn = await services.extra["live"](turn, key.team_id, question)
+        if progress is not None and not turn.composed.answer.private:
+            await finish_progress(client, command["channel_id"], progress, turn.composed.answer, prefix=prefix)
+            await _seed_thread(services, key, progress, turn)
+            return
     answer = turn.composed.answer
     if answer.private:
         await respond(text=fallback_text(answer), blocks=to_blocks(answer), response_type="ephemeral")
         return
-    ts = await post_answer(client, channel=command["channel_id"], answer=answer,
-                           prefix=asked_prefix(command["user_id"], question, answer.lang), respond=respond)
+    ts = await post_answer(client, channel=command["channel_id"], answer=answer, prefix=prefix, respond=respond)
     if ts is not None:
-        # The new message is the thread root: the thread starts with everything this answer knew.
-        thread_key = ThreadKey(key.team_id, key.channel_id, ts)
-        async with services.db.begin() as conn:
-            await save_changes(conn, thread_key, changed_fields(None, turn.composed.state))
+        await _seed_thread(services, key, ts, turn)
+
+
+async def _seed_thread(services: Services, key: ThreadKey, ts: str, turn: Turn) -> None:
+    """The new message is the thread root: the thread starts with everything this answer knew."""
+    async with services.db.begin() as conn:
+        await save_changes(conn, ThreadKey(key.team_id, key.channel_id, ts), changed_fields(None, turn.composed.state))

@@ -151,9 +151,12 @@ def to_blocks(answer: Answer, *, footer: list[dict[str, Any]] | None = None) -> 
     if answer.intro:
         blocks.extend(_section(p) for p in _split_text(slack_escape(answer.intro)))
     body: list[dict[str, Any]] = []
-    for section in answer.sections:
-        body.extend(_section(p) for p in _split_text(_section_mrkdwn(section)))
-    body.extend(answer.extra_blocks)
+    if answer.extra_blocks:
+        # Live lookups come with their own tables; the sections repeat them as text for the terminal.
+        body.extend(answer.extra_blocks)
+    else:
+        for section in answer.sections:
+            body.extend(_section(p) for p in _split_text(_section_mrkdwn(section)))
     tail: list[dict[str, Any]] = []
     if answer.context_line:
         tail.append({"type": "context", "elements": [

@@ -128,3 +128,30 @@ def test_chat_session(workdir):
     out = proc.stdout.decode()
     assert proc.returncode == 0, proc.stderr.decode()
     assert "Flows in Klaviyo" in out and "Developer / engineer" in out and "Starting fresh" in out
+
+
+async def test_live_lookup_from_the_terminal(workdir):
+    """`ask` with KLAVIYO_PRIVATE_KEY runs the lookup against KLAVIYO_API_URL (a fake Klaviyo server)."""
+    import asyncio
+
+    from tests.fakes.klaviyo_api import DEFAULT_KEY, fake_klaviyo_apis
+
+    async with fake_klaviyo_apis() as start:
+        api = await start()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "KLAVIYO_", "DATABASE_URL"))}
+        env.update({"KLAVIYO_PRIVATE_KEY": DEFAULT_KEY, "KLAVIYO_API_URL": api.url})
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "ask", "--json", "show my campaign stats for the last 30 days",
+            cwd=workdir, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    data = json.loads(out)
+    assert data["live"] == "campaign_stats"
+    assert "%" in data["text"] and "Placed Order" in data["text"]
+    assert DEFAULT_KEY not in out.decode() + err.decode()
+    assert api.called("/api/campaign-values-reports")
+
+
+def test_live_question_without_a_key_explains_how_to_connect(workdir):
+    data = ask_json(workdir, "show my campaign stats for the last 30 days")
+    assert data["live"] == "campaign_stats" and "KLAVIYO_PRIVATE_KEY" in data["text"]

@@ -311,6 +311,20 @@ async def test_report_post_is_a_read_and_is_retried_after_a_503(fake: FakeKlaviy
     assert rows and fake.report_requests == 2
 
 
+async def test_posts_not_marked_as_reads_are_not_retried_after_a_500(fake: FakeKlaviyoApi, http,
+                                                                     sleeps) -> None:
+    # A 500 after a write may have half-applied it: only reads (GETs, report queries) are repeated.
+    fake.server_error("/api/campaign-values-reports")
+    body = {"data": {"type": "campaign-values-report", "attributes": {
+        "statistics": ["recipients"], "timeframe": {"key": "today"},
+        "conversion_metric_id": fake.dataset.metric_id("Placed Order", "Shopify")}}}
+
+    with pytest.raises(KlaviyoUnavailable):
+        await make_client(http, fake, sleeps)._request("POST", "/api/campaign-values-reports", body=body)
+
+    assert fake.report_requests == 1 and sleeps == []
+
+
 async def test_persistent_500s_raise_unavailable(fake: FakeKlaviyoApi, http, sleeps) -> None:
     fake.server_error("/api/segments", times=50)
 
