@@ -34,9 +34,10 @@ BOT_SCOPES = ["app_mentions:read", "channels:history", "groups:history", "im:his
               "chat:write", "commands", "users:read", "assistant:write", "reactions:write"]
 
 
-def slack_client(settings: Settings, token: str | None) -> AsyncWebClient:
-    """A Web API client that honours Retry-After on 429s and retries dropped connections."""
-    return AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[
+def slack_client(settings: Settings, token: str | None, http: aiohttp.ClientSession | None = None) -> AsyncWebClient:
+    """A Web API client that honours Retry-After on 429s and retries dropped connections. It shares the
+    process's HTTP session: without one, slack_sdk opens a new connection for every call."""
+    return AsyncWebClient(token=token, base_url=settings.slack_api_url, session=http, retry_handlers=[
         AsyncConnectionErrorRetryHandler(max_retry_count=2),
         AsyncRateLimitErrorRetryHandler(max_retry_count=3)])
 
@@ -52,11 +53,12 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
             installation_store=AsyncSQLAlchemyInstallationStore(client_id=settings.slack_client_id, engine=services.db),
             state_store=AsyncSQLAlchemyOAuthStateStore(expiration_seconds=600, engine=services.db),
             install_path="/slack/install", redirect_uri_path="/slack/oauth_redirect")
-        app = AsyncApp(signing_secret=secret or "", client=slack_client(settings, None), oauth_settings=oauth,
+        app = AsyncApp(signing_secret=secret or "", client=slack_client(settings, None, services.http),
+                       oauth_settings=oauth,
                        process_before_response=False)
     else:
         token = settings.slack_bot_token.get()
-        app = AsyncApp(signing_secret=secret or "", client=slack_client(settings, token),
+        app = AsyncApp(signing_secret=secret or "", client=slack_client(settings, token, services.http),
                        process_before_response=False)
 
     async def provide_services(context: AsyncBoltContext, next: Any) -> None:  # noqa: A002 (Bolt's name)

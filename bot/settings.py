@@ -127,5 +127,12 @@ def _check_slack(s: Settings) -> None:
             raise ConfigError("SLACK_BOT_TOKEN is not set: install the app and copy its xoxb- Bot User OAuth Token")
         if not s.slack_bot_token.get().startswith("xoxb-"):
             raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+    if s.bot_encryption_key:
+        from cryptography.fernet import Fernet
+
+        try:
+            Fernet(s.bot_encryption_key.get())
+        except (ValueError, TypeError):
+            raise ConfigError("BOT_ENCRYPTION_KEY must be a Fernet key (44 characters of url-safe base64)") from None
     if s.klaviyo_private_key and not s.klaviyo_private_key.get().startswith("pk_"):
         raise ConfigError("KLAVIYO_PRIVATE_KEY must be a Klaviyo private API key starting with pk_")

@@ -37,6 +37,7 @@ class Scored:
 @dataclass
 class Vocabulary:
     concepts: dict[str, tuple[Term, ...]] = field(default_factory=dict)
+    masks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # phrases hidden from one concept
     areas: dict[str, Scored] = field(default_factory=dict)
     entries: dict[str, Scored] = field(default_factory=dict)
     specialists: dict[str, Scored] = field(default_factory=dict)
@@ -74,6 +75,8 @@ def build_vocabulary(vocab: dict[str, Any], areas: list[dict[str, Any]], roles: 
     """Compiles the vocabulary file. `entry_kinds` maps entry id -> (kind, area letter)."""
     v = Vocabulary(settings={k: float(x) for k, x in vocab.get("settings", {}).items()})
     v.concepts = {name: _terms(terms) for name, terms in vocab.get("concept", {}).items()}
+    # "churn risk" is a predictive attribute, not customers churning: a mask hides such phrases from a concept.
+    v.masks = {name: tuple(normalize(p) for p in phrases) for name, phrases in vocab.get("concept_mask", {}).items()}
     for letter, spec in vocab.get("area", {}).items():
         v.areas[letter] = _scored(letter, spec, area=letter)
     for entry_id, spec in vocab.get("entry", {}).items():
@@ -142,9 +145,12 @@ class Router:
     def _concepts(self, text: str) -> dict[str, float]:
         found: dict[str, float] = {}
         for name, terms in self.v.concepts.items():
+            seen = text
+            for phrase in self.v.masks.get(name, ()):
+                seen = seen.replace(phrase, " ")
             best = 0.0
             for term in terms:
-                if term.weight > best and term_matches(term, text):
+                if term.weight > best and term_matches(term, seen):
                     best = term.weight
             if best:
                 found[name] = best
@@ -279,9 +285,12 @@ class Router:
 
         entry = entry_kind = None
         direct_top = max(direct.values(), default=0.0)
-        if entries and entries[0][1] >= self.entry_min and not specialist \
-                and direct.get(self.v.entries[entries[0][0]].area or "", 0.0) >= 0.4 * direct_top:
-            entry = entries[0][0]
+        # The best entry whose own area has real evidence in the question (an entry about carts is not the
+        # answer to "does the Magento integration pick up carts?", where integration evidence dominates).
+        candidates = [e for e, score in entries if score >= self.entry_min
+                      and direct.get(self.v.entries[e].area or "", 0.0) >= 0.4 * direct_top]
+        if candidates and not specialist:
+            entry = candidates[0]
             entry_kind = self.v.entries[entry].kind
             # Entries are specific: the entry's area wins over a broader area that outscored it.
             area = self.v.entries[entry].area or area

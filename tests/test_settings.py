@@ -23,6 +23,8 @@ OK = {"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_SIGNING_SECRET": "s3cret"}
     ({**OK, "SLACK_APP_TOKEN": "xoxb-wrong"}, "SLACK_APP_TOKEN"),
     ({**OK, "SLACK_CLIENT_ID": "123.456"}, "SLACK_CLIENT_SECRET"),
     ({**OK, "KLAVIYO_PRIVATE_KEY": "not-a-key"}, "KLAVIYO_PRIVATE_KEY"),
+    ({**OK, "BOT_ENCRYPTION_KEY": "short"}, "BOT_ENCRYPTION_KEY"),
+    ({**OK, "KLAVIYO_API_URL": "a.klaviyo.com"}, "KLAVIYO_API_URL"),
 ])
 def test_bad_settings_name_the_variable(env, name):
     with pytest.raises(ConfigError) as err:
