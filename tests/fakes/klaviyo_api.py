@@ -25,7 +25,7 @@ from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 from yarl import URL
 
-from tests.fakes.server import RecordingServer
+from tests.fakes.server import CALL, RecordingServer
 
 SPEC_PATH = Path(os.environ.get("KLAVIYO_OPENAPI_SPEC")
                  or Path(__file__).resolve().parents[3] / "shared" / "klaviyo-openapi" / "stable.json")
@@ -672,7 +672,7 @@ class FakeKlaviyoApi(RecordingServer):
     @web.middleware
     async def _contract(self, request: web.Request, handler: Any) -> web.StreamResponse:
         """Checks the request against the spec, applies auth and scripted failures, checks the response."""
-        call = request["call"]
+        call = request[CALL]
         spec_request = SpecRequest(
             method=request.method.lower(), path=request.path,
             parameters=RequestParameters(query=ImmutableMultiDict(list(request.query.items())),

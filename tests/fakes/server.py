@@ -35,6 +35,9 @@ class Call:
         return self.json if isinstance(self.json, dict) else self.form
 
 
+CALL = web.RequestKey("call", Call)  # where each handler finds the recorded call
+
+
 class RecordingServer:
     """Base for fakes: subclasses add routes in `setup_routes`; every request is recorded in `calls`."""
 
@@ -62,7 +65,7 @@ class RecordingServer:
                     call.json = None
             elif "form" in ctype:
                 call.form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        request["call"] = call
+        request[CALL] = call
         self.calls.append(call)
         self._event.set()
         try:

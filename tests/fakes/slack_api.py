@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tests.fakes.server import Call, RecordingServer
+from tests.fakes.server import CALL, Call, RecordingServer
 
 # Limits from /work/shared/notes/slack-platform.md section 5 (Slack docs, slack_sdk models).
 MAX_MESSAGE_BLOCKS = 50
@@ -450,7 +450,7 @@ class FakeSlackApi(RecordingServer):
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        call: Call = request["call"]
+        call: Call = request[CALL]
         params = self._params(call)
         delay = self.method_latency.get(method, self.latency)
         if delay > 0:
@@ -655,7 +655,7 @@ class FakeSlackApi(RecordingServer):
 
     async def _response_url(self, request: web.Request) -> web.Response:
         rid = request.match_info["rid"]
-        call: Call = request["call"]
+        call: Call = request[CALL]
         body = call.json if isinstance(call.json, dict) else dict(call.form)
         if len(self.response_url_deliveries(rid)) >= MAX_RESPONSE_URL_USES:
             self._violate("response_url", [(f"/response-url/{rid}",
