@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -140,9 +139,9 @@ async def run(args: argparse.Namespace) -> None:
         results = []
         for name, cmd, extra in targets:
             port = free_port()
-            full = cmd + [str(port)] if cmd[-1] == "--port" else cmd + [str(port)]
-            proc = subprocess.Popen(full, cwd=ROOT, env={**env, **extra}, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE)
+            log = open(Path(tmp) / f"server-{port}.log", "wb")  # noqa: SIM115 - closed below
+            proc = subprocess.Popen([*cmd, str(port)], cwd=ROOT, env={**env, **extra}, stdout=subprocess.DEVNULL,
+                                    stderr=log)
             try:
                 await wait_ready(f"http://127.0.0.1:{port}/slack/events")
                 await load(port, slack, min(20, args.requests), args.concurrency)  # warm-up
@@ -150,9 +149,13 @@ async def run(args: argparse.Namespace) -> None:
                 result = await load(port, slack, args.requests, args.concurrency)
                 result["cpu_ms"] = (cpu_seconds(proc.pid) - cpu0) * 1000 / args.requests
                 results.append((name, result))
+            except Exception:
+                print(f"{name} failed; its log: {log.name}", file=sys.stderr)
+                raise
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
+                log.close()
         print(f"{args.requests} /klaviyo commands, {args.concurrency} at a time, fake Slack on loopback\n")
         print("| server | ack p50 ms | ack p99 ms | end-to-end p50 ms | end-to-end p99 ms | answers/s | "
               "throughput vs bare | p99 e2e vs bare | server CPU ms/answer |")

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db import Base, make_engine
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["tests.klaviyo_fixtures"]
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 

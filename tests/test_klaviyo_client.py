@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -30,33 +30,10 @@ from tests.fakes.klaviyo_api import (
     KlaviyoDataset,
     RecordingSleep,
     add_months,
-    fake_klaviyo_apis,
     month_start,
 )
 
 StartFake = Callable[..., Awaitable[FakeKlaviyoApi]]
-
-
-@pytest.fixture
-async def klaviyo() -> AsyncIterator[StartFake]:
-    async with fake_klaviyo_apis() as start:
-        yield start
-
-
-@pytest.fixture
-async def fake(klaviyo: StartFake) -> FakeKlaviyoApi:
-    return await klaviyo()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-def sleeps() -> RecordingSleep:
-    return RecordingSleep()
 
 
 def make_client(http: aiohttp.ClientSession, api: FakeKlaviyoApi, sleeps: RecordingSleep,

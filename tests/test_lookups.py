@@ -6,11 +6,10 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import aiohttp
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
@@ -51,9 +50,7 @@ from tests.fakes.klaviyo_api import (
     DEFAULT_KEY,
     FakeKlaviyoApi,
     KlaviyoDataset,
-    RecordingSleep,
     delay_action,
-    fake_klaviyo_apis,
     placed_order_condition,
     profile_filter,
     send_action,
@@ -78,30 +75,8 @@ class Clock:
 
 
 @pytest.fixture
-async def klaviyo() -> AsyncIterator[StartFake]:
-    async with fake_klaviyo_apis() as start:
-        yield start
-
-
-@pytest.fixture
-async def fake(klaviyo: StartFake) -> FakeKlaviyoApi:
-    return await klaviyo()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return make_sessionmaker(engine)
-
-
-@pytest.fixture
-def sleeps() -> RecordingSleep:
-    return RecordingSleep()
 
 
 @pytest.fixture

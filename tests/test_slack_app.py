@@ -41,10 +41,15 @@ def make_settings(slack_api: FakeSlackApi, database_url: str = "sqlite+aiosqlite
                     slack_signing_secret=Secret(SECRET), slack_api_url=slack_api.api_base_url)
 
 
-async def start_bot(slack_api: FakeSlackApi, engine: Any) -> TestClient:
-    settings = make_settings(slack_api)
+async def start_bot(slack_api: FakeSlackApi, engine: Any, *, live: bool = False, **settings_overrides: Any) -> TestClient:
+    """The bot's real web app on a test server; `live` adds the Klaviyo lookups."""
+    settings = replace(make_settings(slack_api), **settings_overrides)
     http = aiohttp.ClientSession()
     services = Services(settings=settings, db=engine, sessions=make_sessionmaker(engine), engine=Engine(), http=http)
+    if live:
+        from handlers.lookups import attach
+
+        attach(services)
     app = await create_app(settings, services=services)
     app.on_cleanup.clear()
     app.on_cleanup.append(lambda _: http.close())

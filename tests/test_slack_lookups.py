@@ -6,24 +6,20 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.db import KlaviyoConnection, make_sessionmaker, session_scope
-from bot.services import Services
 from bot.settings import Secret
-from knowledge.engine import Engine
 from tests.fakes.klaviyo_api import DEFAULT_KEY, FakeKlaviyoApi, fake_klaviyo_apis
 from tests.fakes.slack_api import FakeSlackApi
 from tests.slack_requests import command_body, event_body, interactive_body, view_submission_payload
-from tests.test_slack_app import CHANNEL, TEAM, USER, blocks_text, make_settings, mention, post
+from tests.test_slack_app import CHANNEL, TEAM, USER, blocks_text, mention, post
+from tests.test_slack_app import start_bot as start_slack_bot
 
 FERNET_KEY = Fernet.generate_key().decode()
 
@@ -42,18 +38,7 @@ async def klaviyo() -> AsyncIterator[FakeKlaviyoApi]:
 
 async def start_bot(slack_api: FakeSlackApi, engine: Any, klaviyo: FakeKlaviyoApi, **overrides: Any) -> TestClient:
     options = {"klaviyo_api_url": klaviyo.url, "bot_encryption_key": Secret(FERNET_KEY), **overrides}
-    settings = replace(make_settings(slack_api), **options)
-    http = aiohttp.ClientSession()
-    services = Services(settings=settings, db=engine, sessions=make_sessionmaker(engine), engine=Engine(), http=http)
-    from handlers.lookups import attach
-
-    attach(services)
-    app = await create_app(settings, services=services)
-    app.on_cleanup.clear()
-    app.on_cleanup.append(lambda _: http.close())
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    return client
+    return await start_slack_bot(slack_api, engine, live=True, **options)
 
 
 @pytest.fixture
