@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.settings import load_settings
     from knowledge.models import BadInput
 
-    level = os.environ.get("LOG_LEVEL", "WARNING" if args.command in ("ask", "chat") else "INFO").upper()
+    level = os.environ.get("LOG_LEVEL", "INFO" if args.command == "serve" else "WARNING").upper()
     logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else "INFO",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
