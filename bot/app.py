@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
 BOLT = web.AppKey("bolt", AsyncApp)
+PRUNER = web.AppKey("pruner", asyncio.Task)
 
 BOT_SCOPES = ["app_mentions:read", "channels:history", "groups:history", "im:history", "im:read", "im:write",
               "chat:write", "commands", "users:read", "assistant:write", "reactions:write"]
@@ -99,7 +101,9 @@ async def report_error(error: Exception, body: dict[str, Any], respond: Any = No
 
 
 async def create_app(settings: Settings, *, services: Services | None = None) -> web.Application:
-    """Builds the web application: POST /slack/events, GET /healthz, and the OAuth routes when enabled."""
+    """Builds the web application: POST /slack/events, GET /healthz, and the OAuth routes when enabled.
+    Resources it creates it also closes; `services` handed in stay the caller's to close."""
+    owns_resources = services is None
     if services is None:
         db = make_engine(settings.database_url)
         try:
@@ -142,10 +146,27 @@ async def create_app(settings: Settings, *, services: Services | None = None) ->
         web_app.router.add_get("/slack/install", install)
         web_app.router.add_get("/slack/oauth_redirect", redirect)
 
-    async def close(_: web.Application) -> None:
-        await services.http.close()
-        await services.db.dispose()
+    async def prune_claims_hourly() -> None:
+        """Forgets claimed Slack deliveries once Slack can no longer retry them."""
+        while True:
+            try:
+                await events.prune(services.sessions)
+            except Exception as exc:  # noqa: BLE001 - the database may be down; try again next hour
+                logger.warning("could not prune claimed events: %s", exc.__class__.__name__)
+            await asyncio.sleep(3600)
 
+    async def start_background(app: web.Application) -> None:
+        app[PRUNER] = asyncio.create_task(prune_claims_hourly())
+
+    async def close(app: web.Application) -> None:
+        task = app.get(PRUNER)
+        if task is not None:
+            task.cancel()
+        if owns_resources:
+            await services.http.close()
+            await services.db.dispose()
+
+    web_app.on_startup.append(start_background)
     web_app.on_cleanup.append(close)
     return web_app
 

@@ -43,7 +43,6 @@ class Route:
     specialist: str | None = None  # sibling skill slug, e.g. "sales-deliverability"
     entry: str | None = None  # runbook / example / troubleshooting id
     entry_kind: str | None = None  # "runbook" | "example" | "troubleshooting"
-    module: str | None = None  # module id for reference answers, e.g. "flows"
     topic: str | None = None  # reference topic: "pricing", "api", "data_model", "integrations", "overview"
     role: str | None = None  # role stated in this question
     goal: str | None = None  # goal stated in this question

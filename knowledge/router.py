@@ -302,7 +302,6 @@ class Router:
         if live_name and self.v.live[live_name].force_area:
             area = self.v.live[live_name].area
 
-        module = None
         return Route(lang=lang, area=area, specialist=specialist, entry=entry, entry_kind=entry_kind,  # type: ignore[arg-type]
-                     module=module, topic=topic, role=role, goal=goal, live=live_name,
+                     topic=topic, role=role, goal=goal, live=live_name,
                      confidence=round(confidence, 3), scores=tuple((k, round(s, 2)) for k, s in ranked[:4]))

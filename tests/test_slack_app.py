@@ -51,7 +51,6 @@ async def start_bot(slack_api: FakeSlackApi, engine: Any, *, live: bool = False,
 
         attach(services)
     app = await create_app(settings, services=services)
-    app.on_cleanup.clear()
     app.on_cleanup.append(lambda _: http.close())
     client = TestClient(TestServer(app))
     await client.start_server()

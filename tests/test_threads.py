@@ -101,3 +101,22 @@ async def test_migrations_build_the_same_schema_as_the_models(engine):
 
     ours = [d for d in diffs if not table_of(d).startswith("slack_")]
     assert ours == []
+
+
+async def test_event_claims_are_exclusive_and_pruned(engine):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bot import events
+    from bot.db import ProcessedEvent, utcnow
+
+    sessions = make_sessionmaker(engine)
+    results = await asyncio.gather(*(events.claim(sessions, "event:Ev1") for _ in range(5)))
+    assert sorted(results) == [False, False, False, False, True]
+    await events.claim(sessions, "event:Ev2")
+    async with session_scope(sessions) as session:
+        await session.execute(update(ProcessedEvent).where(ProcessedEvent.event_key == "event:Ev1")
+                              .values(created_at=utcnow() - timedelta(days=3)))
+    assert await events.prune(sessions) == 1
+    assert await events.claim(sessions, "event:Ev2") is False
