@@ -61,6 +61,7 @@ async def start_bot(slack_api: FakeSlackApi, engine: Any, *, live: bool = False,
 async def bot(slack_api: FakeSlackApi, engine: Any) -> AsyncIterator[TestClient]:
     client = await start_bot(slack_api, engine)
     yield client
+    await asyncio.sleep(0.2)  # listeners run on after Slack's request returns; let them finish first
     await client.close()
 
 

@@ -45,6 +45,7 @@ async def start_bot(slack_api: FakeSlackApi, engine: Any, klaviyo: FakeKlaviyoAp
 async def bot_with_key(slack_api, engine, klaviyo) -> AsyncIterator[TestClient]:
     client = await start_bot(slack_api, engine, klaviyo, klaviyo_private_key=Secret(DEFAULT_KEY))
     yield client
+    await asyncio.sleep(0.2)  # listeners run on after Slack's request returns; let them finish first
     await client.close()
 
 
@@ -52,6 +53,7 @@ async def bot_with_key(slack_api, engine, klaviyo) -> AsyncIterator[TestClient]:
 async def bot(slack_api, engine, klaviyo) -> AsyncIterator[TestClient]:
     client = await start_bot(slack_api, engine, klaviyo)
     yield client
+    await asyncio.sleep(0.2)  # listeners run on after Slack's request returns; let them finish first
     await client.close()
 
 
