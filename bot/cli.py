@@ -111,10 +111,7 @@ async def _chat(args: argparse.Namespace, settings: Any) -> int:
             try:
                 turn = await ask(engine, sessions, key, line)
                 turn = await answer_live_if_possible(turn, settings, sessions, line)
-            except BadInput as exc:
-                print(exc.user_message)
-                continue
-            except BotError as exc:
+            except (BadInput, BotError) as exc:
                 print(exc.user_message)
                 continue
             print()

@@ -17,6 +17,7 @@ from bot.errors import DatabaseUnavailable, new_reference
 from bot.threads import ThreadKey, changed_fields, load_state, reset_thread, save_changes
 from knowledge.engine import Composed, Engine
 from knowledge.models import ThreadState
+from knowledge.text import detect_lang
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +61,6 @@ async def ask(engine: Engine, db: AsyncEngine | async_sessionmaker[AsyncSession]
     except (OperationalError, DBAPIError, OSError, ConnectionError) as exc:
         ref = new_reference()
         logger.error("database unavailable (ref %s): %s", ref, exc.__class__.__name__)
-        from knowledge.text import detect_lang
-
         lang = detect_lang(question) or "en"
         raise DatabaseUnavailable(DB_DOWN_MESSAGE[lang].format(ref=ref)) from None
     return Turn(composed, before)

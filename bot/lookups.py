@@ -41,6 +41,7 @@ from bot.klaviyo import (
     Timeframe,
     pick_metric,
 )
+from knowledge.engine import slack_escape
 from knowledge.models import Answer, Item, Lang, Section
 
 logger = logging.getLogger(__name__)
@@ -1097,11 +1098,6 @@ def format_pct(value: float | None) -> str:
 
 def format_int(value: int) -> str:
     return f"{value:,}"
-
-
-def slack_escape(text: str) -> str:
-    """Escapes &, < and > so Klaviyo-provided text cannot form links or mentions in Slack mrkdwn."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _clip(text: str, limit: int) -> str:

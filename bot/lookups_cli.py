@@ -27,6 +27,5 @@ async def answer_live_if_possible(turn: Turn, settings: Settings, sessions: Any,
         try:
             answer = await lookups.answer("terminal", intent, text=question, lang=lang)
         except (LiveLookupError, KlaviyoError) as exc:
-            message = exc.message_for(lang) if hasattr(exc, "message_for") else exc.user_message
-            answer = replace(turn.composed.answer, intro=message)
+            answer = replace(turn.composed.answer, intro=exc.message_for(lang))
     return Turn(replace(turn.composed, answer=replace(answer, area=turn.composed.answer.area, live=intent)), turn.before)

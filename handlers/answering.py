@@ -43,6 +43,9 @@ FAILURE = {
 }
 
 
+PROGRESS = {"en": "⏳ Looking this up in your Klaviyo account…", "zh": "⏳ 正在查询你的 Klaviyo 账户…"}
+
+
 def lang_of(text: str, fallback: str = "en") -> str:
     return detect_lang(text) or fallback
 
@@ -123,18 +126,15 @@ async def answer_in_thread(services: Services, client: AsyncWebClient, *, key: T
             await client.chat_postMessage(channel=key.channel_id, thread_ts=reply_thread_ts, text=warning)
             return None
         turn = await ask(services.engine, services.db, key, question)
+        posted = None
         if needs_live(services, turn):
-            from handlers.lookups import finish_progress, post_progress
-
-            progress = await post_progress(client, key.channel_id, reply_thread_ts, turn.composed.answer.lang)
-            turn = await services.extra["live"](turn, key.team_id, question)
-            if on_answer is not None:
-                await on_answer(turn)
-            if progress is not None and not turn.composed.answer.private:
-                await finish_progress(client, key.channel_id, progress, turn.composed.answer)
-                return progress
-        elif on_answer is not None:
+            turn, posted = await live_with_progress(services, client, turn, channel=key.channel_id,
+                                                    thread_ts=reply_thread_ts, team_id=key.team_id,
+                                                    question=question)
+        if on_answer is not None:
             await on_answer(turn)
+        if posted is not None:
+            return posted
         answer = turn.composed.answer
         if answer.private and not key.channel_id.startswith("D"):
             # Profile-level data never goes into a channel: deliver it privately.
@@ -156,6 +156,47 @@ async def answer_in_thread(services: Services, client: AsyncWebClient, *, key: T
                                  respond=respond)
         logger.exception("answering failed (ref %s)", ref)
     return None
+
+
+async def post_progress(client: AsyncWebClient, channel: str, thread_ts: str | None, lang: str, *,
+                        prefix: str | None = None) -> str | None:
+    """Posts the 'looking it up' line a slow lookup shows meanwhile; None when the bot cannot post here."""
+    text = PROGRESS.get(lang, PROGRESS["en"])
+    if prefix:
+        text = f"{prefix}\n{text}"
+    try:
+        resp = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+        return str(resp["ts"])
+    except SlackApiError as exc:
+        logger.info("cannot post progress in %s: %s", channel, exc.response.get("error"))
+        return None
+
+
+async def finish_progress(client: AsyncWebClient, channel: str, ts: str, answer: Answer, *,
+                          prefix: str | None = None) -> None:
+    """Replaces the progress line with the answer (a new reply if the update is refused)."""
+    text = fallback_text(answer)
+    blocks = answer_blocks(answer, prefix=prefix)
+    try:
+        await client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+    except SlackApiError as exc:
+        logger.warning("chat.update failed (%s); posting the answer as a reply", exc.response.get("error"))
+        await client.chat_postMessage(channel=channel, thread_ts=ts, text=text[:3900])
+
+
+async def live_with_progress(services: Services, client: AsyncWebClient, turn: Turn, *, channel: str,
+                             thread_ts: str | None, team_id: str, question: str,
+                             prefix: str | None = None) -> tuple[Turn, str | None]:
+    """Shows 'looking this up…' at once, runs the live lookup, and puts the answer in its place.
+
+    Returns the turn with the account's data and the ts of the message that now holds it, or None when
+    the answer still has to be delivered (the bot could not post, or the answer is private)."""
+    progress = await post_progress(client, channel, thread_ts, turn.composed.answer.lang, prefix=prefix)
+    turn = await services.extra["live"](turn, team_id, question)
+    if progress is None or turn.composed.answer.private:
+        return turn, None
+    await finish_progress(client, channel, progress, turn.composed.answer, prefix=prefix)
+    return turn, progress
 
 
 def asked_prefix(user_id: str, question: str, lang: str) -> str:

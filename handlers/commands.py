@@ -12,7 +12,8 @@ from bot.conversation import Turn, ask, forget, set_language
 from bot.errors import BotError
 from bot.services import Services
 from bot.threads import ThreadKey, changed_fields, save_changes
-from handlers.answering import asked_prefix, exposed_key_warning, lang_of, needs_live, post_answer, tell_failure
+from handlers.answering import (asked_prefix, exposed_key_warning, lang_of, live_with_progress, needs_live,
+                                post_answer, tell_failure)
 from handlers.blocks import picker_blocks
 from knowledge.models import BadInput
 from knowledge.render import fallback_text, to_blocks
@@ -90,13 +91,10 @@ async def answer_command(question: str, command: dict[str, Any], respond: AsyncR
     turn = await ask(services.engine, services.db, key, question)
     prefix = asked_prefix(command["user_id"], question, turn.composed.answer.lang)
     if needs_live(services, turn):
-        from handlers.lookups import finish_progress, post_progress
-
-        progress = await post_progress(client, command["channel_id"], None, turn.composed.answer.lang, prefix=prefix)
-        turn = await services.extra["live"](turn, key.team_id, question)
-        if progress is not None and not turn.composed.answer.private:
-            await finish_progress(client, command["channel_id"], progress, turn.composed.answer, prefix=prefix)
-            await _seed_thread(services, key, progress, turn)
+        turn, posted = await live_with_progress(services, client, turn, channel=command["channel_id"], thread_ts=None,
+                                                team_id=key.team_id, question=question, prefix=prefix)
+        if posted is not None:
+            await _seed_thread(services, key, posted, turn)
             return
     answer = turn.composed.answer
     if answer.private:

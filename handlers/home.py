@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -24,13 +25,7 @@ INTRO = ("*Klaviyo Helper* answers questions about Klaviyo — flows, campaigns,
 
 def register(app: AsyncApp) -> None:
     app.event("app_home_opened")(publish_home)
-    app.action(_home_area_pattern())(open_area_modal)
-
-
-def _home_area_pattern() -> Any:
-    import re
-
-    return re.compile(rf"^{ids.HOME_AREA}_[A-Q]$")
+    app.action(re.compile(rf"^{ids.HOME_AREA}_[A-Q]$"))(open_area_modal)
 
 
 async def connection_status(services: Services, team_id: str) -> str:

@@ -27,12 +27,12 @@ from bot.lookups import (KlaviyoNotConnected, LiveLookupError, LookupService, St
                          connect_klaviyo, render_key_check)
 from bot.services import Services
 from handlers import ids
+from handlers.answering import asked_prefix, finish_progress, lang_of, post_answer, post_progress
 from knowledge.models import Answer
 from knowledge.render import fallback_text, to_blocks
 
 logger = logging.getLogger(__name__)
 
-PROGRESS = {"en": "⏳ Looking this up in your Klaviyo account…", "zh": "⏳ 正在查询你的 Klaviyo 账户…"}
 KEY_EXPOSED = {
     "en": "⚠️ That message contains what looks like a Klaviyo private API key ({fp}). It is now exposed to "
           "everyone who can read this conversation: revoke it in Klaviyo (*Settings → API keys*) and create a "
@@ -112,8 +112,7 @@ async def run_live(services: Services, turn: Turn, team_id: str, question: str) 
     except KlaviyoNotConnected:
         return turn
     except (LiveLookupError, KlaviyoError) as exc:
-        message = exc.message_for(lang) if hasattr(exc, "message_for") else exc.user_message
-        answer = replace(composed.answer, intro=message)
+        answer = replace(composed.answer, intro=exc.message_for(lang))
     answer = replace(answer, area=composed.answer.area, role=composed.answer.role, goal=composed.answer.goal,
                      live=composed.route.live)
     return Turn(replace(composed, answer=answer), turn.before)
@@ -151,8 +150,6 @@ LOOKUP_WORDS = {"readiness": "predictive_readiness", "audit": "flow_audit"}
 async def run_subcommand(word: str, rest: str, *, command: dict[str, Any], respond: AsyncRespond,
                          client: AsyncWebClient, context: AsyncBoltContext, services: Services) -> None:
     """`/klaviyo connect|disconnect|stats|readiness|audit|list …`."""
-    from handlers.answering import asked_prefix, lang_of, post_answer
-
     lang = lang_of(rest, "en")
     team_id = context.team_id or command.get("team_id", "")
     user_id = command["user_id"]
@@ -188,40 +185,12 @@ async def run_subcommand(word: str, rest: str, *, command: dict[str, Any], respo
     try:
         answer = await services.lookups.answer(team_id, intent, text=text, lang=lang)
     except (LiveLookupError, KlaviyoError) as exc:
-        message = exc.message_for(lang) if hasattr(exc, "message_for") else exc.user_message
-        answer = Answer(lang=lang, title="Live lookup" if lang == "en" else "实时查询", intro=message)  # type: ignore[arg-type]
+        answer = Answer(lang=lang, title="Live lookup" if lang == "en" else "实时查询",  # type: ignore[arg-type]
+                        intro=exc.message_for(lang))  # type: ignore[arg-type]
     if progress_ts is not None:
         await finish_progress(client, command["channel_id"], progress_ts, answer, prefix=prefix)
     else:
         await post_answer(client, channel=command["channel_id"], answer=answer, prefix=prefix, respond=respond)
-
-
-async def post_progress(client: AsyncWebClient, channel: str, thread_ts: str | None, lang: str, *,
-                        prefix: str | None = None) -> str | None:
-    """Posts the 'looking it up' line a slow lookup shows meanwhile; None when the bot cannot post here."""
-    text = PROGRESS.get(lang, PROGRESS["en"])
-    if prefix:
-        text = f"{prefix}\n{text}"
-    try:
-        resp = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
-        return str(resp["ts"])
-    except SlackApiError as exc:
-        logger.info("cannot post progress in %s: %s", channel, exc.response.get("error"))
-        return None
-
-
-async def finish_progress(client: AsyncWebClient, channel: str, ts: str, answer: Answer, *,
-                          prefix: str | None = None) -> None:
-    """Replaces the progress line with the answer (a new reply if the update is refused)."""
-    from handlers.answering import answer_blocks
-
-    text = fallback_text(answer)
-    blocks = answer_blocks(answer, prefix=prefix)
-    try:
-        await client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
-    except SlackApiError as exc:
-        logger.warning("chat.update failed (%s); posting the answer as a reply", exc.response.get("error"))
-        await client.chat_postMessage(channel=channel, thread_ts=ts, text=text[:3900])
 
 
 async def open_connect_modal(client: AsyncWebClient, services: Services, command: dict[str, Any]) -> None:
